@@ -1,0 +1,88 @@
+"""The sklearn/torch seam: devices, seeding, module construction, pickling."""
+
+import copy
+import warnings
+
+import numpy as np
+import torch
+
+from ._version import __version__
+
+
+def resolve_device(device):
+    """``'auto'`` -> ``'cuda'`` when available else ``'cpu'``; check ``'cuda'`` exists."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' was requested but CUDA is not available.")
+    return device
+
+
+def make_generator(rng, device):
+    """A ``torch.Generator`` on ``device`` seeded from a numpy ``RandomState``.
+
+    Torch's global RNG is never touched, so fitting does not disturb user code.
+    """
+    seed = int(rng.randint(np.iinfo(np.int32).max))
+    return torch.Generator(device=device).manual_seed(seed)
+
+
+def build_module(factory, seed, device):
+    """Call ``factory()`` with torch's RNG seeded, leaving the global RNG untouched.
+
+    ``nn.Module`` constructors initialise weights from the global RNG; forking it
+    makes construction reproducible without consuming the caller's random stream.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        module = factory()
+    return module.to(device)
+
+
+def to_tensor(X, device, dtype=torch.float32):
+    """Copy an array to a tensor (read-only memmaps from joblib are fine)."""
+    return torch.tensor(np.asarray(X), dtype=dtype, device=device)
+
+
+class TorchStateMixin:
+    """Pickle torch modules as CPU copies; load on CPU when CUDA is gone.
+
+    Subclasses list the attributes holding modules in ``_torch_attributes``.
+    """
+
+    _torch_attributes = ()
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())  # may be the live __dict__
+        for name in self._torch_attributes:
+            module = state.get(name)
+            if module is not None and any(t.is_cuda for t in module.state_dict().values()):
+                state[name] = copy.deepcopy(module).cpu()
+        state["_skdde_version"] = __version__
+        return state
+
+    def __setstate__(self, state):
+        version = state.pop("_skdde_version", None)
+        if version is not None and version != __version__:
+            warnings.warn(
+                f"This {type(self).__name__} was pickled with skdde {version} and is "
+                f"loaded with skdde {__version__}; results may differ.",
+                UserWarning,
+                stacklevel=2,
+            )
+        super().__setstate__(state)
+        device = getattr(self, "device_", None)
+        if device is None:
+            return
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            warnings.warn(
+                f"{type(self).__name__} was fitted on {device}, which is not available "
+                "here; it is loaded on the CPU.",
+                UserWarning,
+                stacklevel=2,
+            )
+            self.device_ = device = "cpu"
+        for name in self._torch_attributes:
+            module = getattr(self, name, None)
+            if module is not None:
+                setattr(self, name, module.to(device))

@@ -1,0 +1,537 @@
+"""DDEDensity: the scikit-learn layer over the energy network, trainer and normalizer."""
+
+import math
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, DensityMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from ._base import TorchStateMixin, build_module, make_generator, resolve_device, to_tensor
+from ._mcmc import importance_resample, mala
+from ._nets import ACTIVATIONS, GaussianBaseEnergy, ResidualMLP
+from ._normalizer import LogNormalizerWarning, StandardNormal, evaluate, importance_sampling
+from ._train import sigma_schedule, train
+
+#: log Z is pooled from this many independent batches; their spread gives the stderr.
+N_NORMALIZER_BATCHES = 8
+#: An estimate is flagged when its ESS is below this fraction of the samples drawn ...
+MIN_ESS_FRACTION = 0.01
+#: ... or its standard error exceeds this many nats.
+MAX_LOG_Z_STDERR = 0.1
+#: Rows per forward pass when scoring, and chains per batch when sampling.
+SCORE_CHUNK = 65536
+SAMPLE_CHUNK = 8192
+#: Proposal draws per chain for the importance-resampled start of MALA.
+SIR_OVERSAMPLING = 8
+
+
+def _data_scale(X, weight):
+    """Root mean square of the features' (weighted) standard deviations."""
+    var = np.average((X - np.average(X, axis=0, weights=weight)) ** 2, 0, weight)
+    return math.sqrt(var.mean())
+
+
+class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
+    """Denoising density estimator: a neural density of the data smoothed by noise.
+
+    A scalar network ``s(x)`` is trained by denoising score matching (Eq. 5 of
+    Bigdeli et al.) so that ``s(x) = log p~(x) + C``, where ``p~ = p * N(0, sigma^2 I)``
+    is the data density convolved with isotropic Gaussian noise of standard
+    deviation ``sigma`` in the units of ``X``. ``C`` is estimated by importance
+    sampling, so :meth:`score_samples` returns normalized log-densities of ``p~``,
+    comparable with ``KernelDensity(bandwidth=sigma)`` and any other density model.
+
+    The energy is ``s(x) = h(u) - ||u||^2 / 2`` with ``u = W (x - mean)``, where
+    ``mean`` and ``W = (Cov + sigma^2 I)^(-1/2)`` are the training data's moments
+    and ``h`` is the network: a fresh model is the moment-matched Gaussian of ``p~``,
+    ``exp(s)`` is integrable for every weight value, and the importance weights
+    under that Gaussian have finite variance.
+
+    Parameters
+    ----------
+    sigma : float or {"scott", "silverman"}, default=0.1
+        Standard deviation of the smoothing noise, in the units of ``X``. A rule
+        name sets ``sigma_ = factor * scale`` with ``scale`` the root mean square of
+        the feature standard deviations and ``factor`` Scott's ``n ** (-1 / (d + 4))``
+        or Silverman's ``(n * (d + 2) / 4) ** (-1 / (d + 4))``. On standardized data
+        ``scale = 1`` and the value equals ``KernelDensity``'s rule.
+    hidden_layer_sizes : tuple of int, default=(128, 128, 128)
+        Widths of the hidden layers of ``h``; a layer as wide as its input is
+        residual.
+    activation : {"softplus", "silu", "tanh"}, default="softplus"
+        Hidden activation; twice differentiable, as the loss differentiates ``h``.
+    network : callable, default=None
+        ``network(n_features) -> torch.nn.Module`` mapping ``(n, d)`` whitened
+        points to ``(n,)`` or ``(n, 1)`` values ``h``; replaces the MLP. It must be
+        twice differentiable and grow at most linearly (true of MLPs with the
+        activations above) for ``exp(s)`` to stay integrable. Use a named
+        function or class so the estimator can be pickled.
+    max_iter : int, default=200
+        Maximum number of epochs (passes over the training split).
+    batch_size : int or "auto", default="auto"
+        Mini-batch size; ``"auto"`` is ``min(512, n_train)``.
+    learning_rate_init : float, default=1e-3
+        Initial Adam learning rate.
+    learning_rate : {"cosine", "step", "constant"}, default="cosine"
+        Learning-rate schedule over ``max_iter`` epochs: cosine decay to zero,
+        halving every quarter (the paper's), or constant.
+    sigma_start : float, "auto" or None, default="auto"
+        If larger than ``sigma_``, anneal as published: start at ``sigma_start``
+        and divide by 1.1 at even intervals, reaching ``sigma_`` after
+        ``annealing_fraction * max_iter`` epochs. Early stopping only acts once
+        ``sigma_`` is reached. ``"auto"`` starts at the data's scale (root mean
+        square of the feature standard deviations); ``None`` trains at ``sigma_``
+        throughout. Annealing matters when modes are far apart relative to
+        ``sigma_``: the loss at small sigma barely sees the space between modes,
+        so only the early, smoother stages fix their relative masses.
+    annealing_fraction : float, default=0.8
+        Fraction of ``max_iter`` spent annealing when ``sigma_start`` is set.
+    early_stopping : bool, default=True
+        Hold out ``validation_fraction`` of the data, stop when the held-out
+        denoising loss (an estimate, up to a constant, of the Fisher divergence to
+        the population's ``p~``) stops improving, and keep the best weights. With
+        ``False``, stop when the training loss stops improving.
+    validation_fraction : float, default=0.1
+        Fraction of the data held out for early stopping.
+    n_iter_no_change : int, default=10
+        Epochs without an improvement of at least ``tol`` before stopping.
+    tol : float, default=1e-4
+        Minimum improvement of the (dimensionless) loss that counts.
+    n_importance_samples : int, default=65536
+        Proposal samples for the estimate of log Z made at the end of ``fit``.
+    mala_burn_in : int, default=200
+        MALA steps of :meth:`sample` during which the step size adapts.
+    mala_n_steps : int, default=100
+        MALA steps at the adapted step size after burn-in.
+    mala_target_accept : float, default=0.574
+        Acceptance rate targeted during burn-in.
+    warm_start : bool, default=False
+        Continue training the fitted network (and keep its ``sigma_`` and data
+        moments) on the next call to ``fit``.
+    verbose : int, default=0
+        Show a progress bar of the epochs when positive.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialization, the validation split, mini-batches, noise and
+        the importance samples. An int gives identical fits on the same CPU setup.
+        Torch's global RNG is never used.
+    device : {"auto", "cpu", "cuda"}, default="auto"
+        Where the network lives; ``"auto"`` picks CUDA when available.
+
+    Attributes
+    ----------
+    sigma_ : float
+        Noise standard deviation used, in the units of ``X``.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when ``X`` has string column names.
+    module_ : torch.nn.Module
+        The trained energy ``s`` on centred input ``x - mean``.
+    n_iter_ : int
+        Epochs run (in total, with ``warm_start``).
+    n_steps_ : int
+        Optimizer steps run.
+    loss_curve_ : list of float
+        Mean training loss of each epoch.
+    best_loss_ : float
+        Lowest training loss of an epoch.
+    validation_scores_ : list of float or None
+        Negative held-out denoising loss of each epoch (higher is better); ``None``
+        without early stopping.
+    best_validation_score_ : float or None
+        Best of ``validation_scores_`` at the final sigma, whose weights are kept.
+    converged_ : bool
+        Whether training stopped by the ``n_iter_no_change`` criterion.
+    device_ : str
+        Device the network is on.
+    log_normalizer_ : float
+        Estimate of ``log integral exp(s(x)) dx`` in the units of ``X``.
+    log_normalizer_stderr_ : float
+        Its standard error, from ``8`` independent batches of importance samples.
+        Importance sampling biases log Z low (and likelihoods high); a small
+        standard error with a small ``importance_ess_`` is not a small error.
+    importance_ess_ : float
+        Effective sample size of the pooled importance weights.
+
+    See Also
+    --------
+    sklearn.neighbors.KernelDensity : The limit of a DDE of unlimited capacity.
+    sklearn.mixture.GaussianMixture : A parametric density with exact likelihood.
+
+    Notes
+    -----
+    :meth:`score` returns the **mean** log-likelihood per sample, as
+    ``GaussianMixture.score`` does; ``KernelDensity.score`` returns the sum.
+
+    References
+    ----------
+    S. A. Bigdeli, G. Lin, L. A. Dunbar, T. Portenier, M. Zwicker, "Learning
+    Generative Models Using Denoising Density Estimators", IEEE TNNLS, 2024.
+
+    Examples
+    --------
+    >>> from skdde import DDEDensity
+    >>> from skdde.datasets import make_eight_gaussians
+    >>> X = make_eight_gaussians(2000, random_state=0)
+    >>> dde = DDEDensity(sigma=0.2, max_iter=20, random_state=0).fit(X)
+    >>> dde.score_samples(X[:3]).shape
+    (3,)
+    >>> dde.sample(5, random_state=0).shape
+    (5, 2)
+    """
+
+    _parameter_constraints: dict = {
+        "sigma": [
+            Interval(Real, 0, None, closed="neither"),
+            StrOptions({"scott", "silverman"}),
+        ],
+        "hidden_layer_sizes": [tuple, list],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "network": [callable, None],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "learning_rate": [StrOptions({"cosine", "step", "constant"})],
+        "sigma_start": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"}), None],
+        "annealing_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "n_importance_samples": [
+            Interval(Integral, 2 * N_NORMALIZER_BATCHES, None, closed="left")
+        ],
+        "mala_burn_in": [Interval(Integral, 0, None, closed="left")],
+        "mala_n_steps": [Interval(Integral, 0, None, closed="left")],
+        "mala_target_accept": [Interval(Real, 0, 1, closed="neither")],
+        "warm_start": ["boolean"],
+        "verbose": ["verbose"],
+        "random_state": ["random_state"],
+        "device": [StrOptions({"auto", "cpu", "cuda"})],
+    }
+    _torch_attributes = ("module_",)
+
+    def __init__(
+        self,
+        *,
+        sigma=0.1,
+        hidden_layer_sizes=(128, 128, 128),
+        activation="softplus",
+        network=None,
+        max_iter=200,
+        batch_size="auto",
+        learning_rate_init=1e-3,
+        learning_rate="cosine",
+        sigma_start="auto",
+        annealing_fraction=0.8,
+        early_stopping=True,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        n_importance_samples=65536,
+        mala_burn_in=200,
+        mala_n_steps=100,
+        mala_target_accept=0.574,
+        warm_start=False,
+        verbose=0,
+        random_state=None,
+        device="auto",
+    ):
+        self.sigma = sigma
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.network = network
+        self.max_iter = max_iter
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.learning_rate = learning_rate
+        self.sigma_start = sigma_start
+        self.annealing_fraction = annealing_fraction
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.n_importance_samples = n_importance_samples
+        self.mala_burn_in = mala_burn_in
+        self.mala_n_steps = mala_n_steps
+        self.mala_target_accept = mala_target_accept
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.random_state = random_state
+        self.device = device
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None, sample_weight=None):
+        """Train the network on ``X`` and estimate its log-normalizer.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : Ignored
+            Not used, present for API consistency by convention.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the samples in the loss and the data moments.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        warm = self.warm_start and hasattr(self, "module_")
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=not warm)
+        sample_weight = _check_sample_weight(
+            sample_weight, X, dtype=np.float64, ensure_non_negative=True
+        )
+        n_samples, n_features = X.shape
+        rng = check_random_state(self.random_state)
+        device = self.device_ if warm else resolve_device(self.device)
+        train_idx, val_idx = self._split(n_samples, rng)
+        X_train, w_train = X[train_idx], sample_weight[train_idx]
+        if w_train.sum() <= 0:
+            raise ValueError("sample_weight of the training samples sums to zero.")
+
+        if not warm:
+            self.device_ = device
+            self.sigma_ = self._resolve_sigma(X, sample_weight)
+            self._set_base(X_train, w_train)
+            seed = int(rng.randint(np.iinfo(np.int32).max))
+            self.module_ = build_module(self._energy_factory(n_features), seed, device)
+            self._train_result = None
+        generator = make_generator(rng, device)
+
+        sigma_start = None if warm else self.sigma_start  # annealing happens once
+        if sigma_start == "auto":
+            sigma_start = _data_scale(X_train, w_train)
+        sigmas = sigma_schedule(self.sigma_, sigma_start, self.max_iter, self.annealing_fraction)
+        batch_size = (
+            min(512, len(train_idx)) if self.batch_size == "auto" else self.batch_size
+        )
+        result = train(
+            self.module_,
+            self._tensor(X_train),
+            to_tensor(w_train, device),
+            self._tensor(X[val_idx]),
+            to_tensor(sample_weight[val_idx], device),
+            sigmas=sigmas,
+            batch_size=batch_size,
+            learning_rate_init=self.learning_rate_init,
+            learning_rate=self.learning_rate,
+            early_stopping=self.early_stopping,
+            n_iter_no_change=self.n_iter_no_change,
+            tol=self.tol,
+            generator=generator,
+            verbose=self.verbose,
+            result=self._train_result,
+        )
+        self._train_result = result
+        self.n_iter_ = result.n_iter
+        self.n_steps_ = result.n_steps
+        self.loss_curve_ = result.loss_curve
+        self.best_loss_ = result.best_loss
+        self.converged_ = result.converged
+        if self.early_stopping:
+            self.validation_scores_ = result.validation_scores
+            self.best_validation_score_ = result.best_validation_score
+        else:
+            self.validation_scores_ = self.best_validation_score_ = None
+        if not (result.converged or result.interrupted):
+            warnings.warn(
+                f"DDEDensity stopped after max_iter={self.max_iter} epochs without "
+                "converging; consider raising max_iter.",
+                ConvergenceWarning,
+            )
+        self._normalize(make_generator(rng, device))
+        return self
+
+    def _split(self, n_samples, rng):
+        n_val = int(math.ceil(self.validation_fraction * n_samples))
+        n_val = n_val if self.early_stopping else 0
+        if n_samples - n_val < 2 or (self.early_stopping and n_val < 1):
+            raise ValueError(
+                f"n_samples={n_samples} is too few: DDEDensity needs at least 2 "
+                "training samples, plus validation_fraction of them held out when "
+                "early_stopping=True."
+            )
+        perm = rng.permutation(n_samples)
+        return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+    def _resolve_sigma(self, X, weight):
+        if not isinstance(self.sigma, str):
+            return float(self.sigma)
+        n_samples, n_features = X.shape
+        scale = _data_scale(X, weight)
+        if not scale > 0:
+            raise ValueError(
+                f"sigma={self.sigma!r} scales with the data's spread, but every "
+                "feature of X is constant; give sigma as a number."
+            )
+        if self.sigma == "scott":
+            factor = n_samples ** (-1 / (n_features + 4))
+        else:
+            factor = (n_samples * (n_features + 2) / 4) ** (-1 / (n_features + 4))
+        return float(factor * scale)
+
+    def _set_base(self, X, weight):
+        """The Gaussian base: mean and whitening matrix of ``Cov + sigma_^2 I``."""
+        mean = np.average(X, axis=0, weights=weight)
+        cov = np.atleast_2d(np.cov(X - mean, rowvar=False, aweights=weight, bias=True))
+        evals, evecs = np.linalg.eigh(cov + self.sigma_**2 * np.eye(X.shape[1]))
+        self._mean = mean
+        self._whitening = (evecs / np.sqrt(evals)) @ evecs.T
+        self._unwhitening = (evecs * np.sqrt(evals)) @ evecs.T
+        self._log_det_whitening = -0.5 * float(np.log(evals).sum())
+
+    def _energy_factory(self, n_features):
+        network, sizes, act = self.network, tuple(self.hidden_layer_sizes), self.activation
+        whitening = torch.tensor(self._whitening, dtype=torch.float32)
+        # sigma in whitened units, averaged over directions: the finest scale of p~
+        resolution = self.sigma_ * math.exp(self._log_det_whitening / n_features)
+
+        def factory():
+            if network is not None:
+                net = network(n_features)
+            else:
+                net = ResidualMLP(n_features, sizes, act, resolution)
+            return GaussianBaseEnergy(net, whitening)
+
+        return factory
+
+    def _tensor(self, X):
+        """Centre in float64 (keeps precision far from the origin), then to the device."""
+        return to_tensor(np.asarray(X, dtype=np.float64) - self._mean, self.device_)
+
+    def _normalize(self, generator):
+        estimate = importance_sampling(
+            self.module_.whitened,
+            StandardNormal(self.n_features_in_),
+            self.n_importance_samples,
+            N_NORMALIZER_BATCHES,
+            generator,
+            self.device_,
+        )
+        if not math.isfinite(estimate.log_z):
+            raise FloatingPointError(
+                "The log-normalizer is not finite: the trained network outputs "
+                "non-finite values. Lower learning_rate_init or rescale X."
+            )
+        self.log_normalizer_ = estimate.log_z - self._log_det_whitening
+        self.log_normalizer_stderr_ = estimate.stderr
+        self.importance_ess_ = estimate.ess
+        if (
+            estimate.ess < MIN_ESS_FRACTION * estimate.n_samples
+            or estimate.stderr > MAX_LOG_Z_STDERR
+        ):
+            warnings.warn(
+                f"The importance-sampling estimate of log Z may be unreliable: "
+                f"effective sample size {estimate.ess:.1f} of {estimate.n_samples}, "
+                f"standard error {estimate.stderr:.3f} nats. Log-likelihoods are "
+                "then biased high; raise n_importance_samples or sigma.",
+                LogNormalizerWarning,
+            )
+
+    def score_samples(self, X):
+        """Log-density of the smoothed model ``p~`` at each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Points to evaluate.
+
+        Returns
+        -------
+        log_density : ndarray of shape (n_samples,), dtype float64
+            ``s(x) - log_normalizer_``, in the units of ``X``.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        out = np.empty(X.shape[0])
+        for start in range(0, X.shape[0], SCORE_CHUNK):
+            chunk = self._tensor(X[start : start + SCORE_CHUNK])
+            out[start : start + SCORE_CHUNK] = evaluate(self.module_, chunk).cpu().numpy()
+        return out - self.log_normalizer_
+
+    def score(self, X, y=None):
+        """Mean log-likelihood of ``X`` under the smoothed model ``p~``.
+
+        Unlike ``KernelDensity.score`` (a sum), this is a mean, so scores of
+        cross-validation folds of unequal size are comparable.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Points to evaluate.
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        score : float
+            Mean of :meth:`score_samples`.
+        """
+        return float(np.mean(self.score_samples(X)))
+
+    def sample(self, n_samples=1, random_state=None, return_diagnostics=False):
+        """Draw samples of ``p~`` by Metropolis-adjusted Langevin dynamics.
+
+        Parallel chains start from the Gaussian base, importance-resampled towards
+        ``exp(s)``, then run ``mala_burn_in`` steps while one shared step size
+        adapts to ``mala_target_accept``, and ``mala_n_steps`` steps at that step
+        size; each chain's last state is a sample. Chains run in whitened
+        coordinates (preconditioned by the data covariance). Mixing between
+        well-separated modes relies on the resampled start.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of samples.
+        random_state : int, RandomState instance or None, default=None
+            Seeds the chains; an int makes the samples reproducible.
+        return_diagnostics : bool, default=False
+            Also return a dict with ``acceptance_rate`` (after burn-in),
+            ``burn_in_acceptance_rate`` and ``step_size`` (in whitened units),
+            averaged over batches of chains.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+            Samples, in the units of the training data.
+        diagnostics : dict
+            Only when ``return_diagnostics=True``.
+        """
+        check_is_fitted(self)
+        if not isinstance(n_samples, Integral) or isinstance(n_samples, bool):
+            raise TypeError(f"n_samples must be an int, got {type(n_samples).__name__}.")
+        if n_samples < 1:
+            raise ValueError(f"n_samples must be at least 1, got {n_samples}.")
+        generator = make_generator(check_random_state(random_state), self.device_)
+        proposal = StandardNormal(self.n_features_in_)
+        energy = self.module_.whitened
+        chunks, stats = [], []
+        for start in range(0, n_samples, SAMPLE_CHUNK):
+            n = min(SAMPLE_CHUNK, n_samples - start)
+            z = proposal.sample(SIR_OVERSAMPLING * n, generator, self.device_)
+            log_w = evaluate(energy, z) - proposal.log_prob(z)
+            z = z[importance_resample(log_w, n, generator)]
+            res = mala(
+                energy,
+                z,
+                n_burn_in=self.mala_burn_in,
+                n_steps=self.mala_n_steps,
+                generator=generator,
+                target_accept=self.mala_target_accept,
+            )
+            chunks.append(res.samples.double().cpu().numpy())
+            stats.append((res.acceptance_rate, res.burn_in_acceptance_rate, res.step_size))
+        X = np.concatenate(chunks) @ self._unwhitening.T + self._mean
+        if not return_diagnostics:
+            return X
+        rates = np.mean(stats, axis=0)
+        keys = ("acceptance_rate", "burn_in_acceptance_rate", "step_size")
+        return X, dict(zip(keys, map(float, rates)))

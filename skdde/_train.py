@@ -1,0 +1,206 @@
+"""Training loop for an energy network on the denoising loss.
+
+Mini-batches of a tensor held on the device, Adam, a learning-rate schedule, optional
+sigma annealing, early stopping on a held-out denoising loss with fixed noise, and
+recovery from divergence. All randomness comes from the ``generator`` passed in.
+"""
+
+import copy
+import math
+import warnings
+from dataclasses import dataclass, field
+
+import torch
+
+from ._loss import denoising_loss
+
+#: Divergence is met by restoring the epoch's starting state and halving the learning
+#: rate, at most this many times.
+MAX_DIVERGENCE_RETRIES = 4
+
+
+@dataclass
+class TrainResult:
+    loss_curve: list = field(default_factory=list)
+    validation_scores: list = field(default_factory=list)
+    best_loss: float = math.inf
+    best_validation_score: float = -math.inf
+    n_iter: int = 0
+    n_steps: int = 0
+    converged: bool = False
+    interrupted: bool = False
+
+
+def sigma_schedule(sigma, sigma_start, n_epochs, annealing_fraction):
+    """Per-epoch noise levels: divided by 1.1 at even intervals from ``sigma_start``.
+
+    The published schedule, stretched so that ``sigma`` is reached after
+    ``annealing_fraction`` of the epochs; ``sigma_start=None`` means no annealing.
+    """
+    if sigma_start is None or sigma_start <= sigma:
+        return [sigma] * n_epochs
+    n_div = math.ceil(math.log(sigma_start / sigma) / math.log(1.1))
+    n_anneal = max(1, int(annealing_fraction * n_epochs))
+    return [
+        max(sigma, sigma_start / 1.1 ** math.floor(e * n_div / n_anneal))
+        if e < n_anneal
+        else sigma
+        for e in range(n_epochs)
+    ]
+
+
+def learning_rate_factor(schedule, progress):
+    """Multiplier of the initial learning rate at ``progress`` in [0, 1)."""
+    if schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * progress))
+    if schedule == "step":  # halved each quarter, as published (every 100 of 400)
+        return 0.5 ** math.floor(4 * progress)
+    return 1.0
+
+
+def validation_loss(energy, x, eps, sigma, weight, chunk_size=4096):
+    total = 0.0
+    for xc, ec, wc in zip(x.split(chunk_size), eps.split(chunk_size), weight.split(chunk_size)):
+        loss = denoising_loss(energy, xc, ec, sigma, wc, create_graph=False)
+        total += loss.detach() * wc.sum()
+    return (total / weight.sum()).item()
+
+
+def _finite(module):
+    return all(bool(torch.isfinite(p).all()) for p in module.parameters())
+
+
+def train(
+    module,
+    x,
+    weight,
+    x_val,
+    weight_val,
+    *,
+    sigmas,
+    batch_size,
+    learning_rate_init,
+    learning_rate,
+    early_stopping,
+    n_iter_no_change,
+    tol,
+    generator,
+    verbose=0,
+    result=None,
+):
+    """Train ``module`` in place on Eq. 5, one epoch per entry of ``sigmas``.
+
+    With ``early_stopping``, the best weights at the final sigma (by held-out loss)
+    are restored at the end. Pass a previous ``result`` to extend its curves.
+    """
+    result = TrainResult() if result is None else result
+    result.converged = result.interrupted = False
+    n, device = x.shape[0], x.device
+    steps_per_epoch = math.ceil(n / batch_size)
+    total_steps = steps_per_epoch * len(sigmas)
+    eps_val = None
+    if early_stopping:
+        eps_val = torch.randn(x_val.shape, generator=generator, device=device)
+    best_state = start_state = None
+    no_improve, retries, lr_scale = 0, 0, 1.0
+    best = math.inf
+    optimizer = torch.optim.Adam(module.parameters(), lr=learning_rate_init)
+    bar = _progress(len(sigmas), verbose)
+    epoch = step = 0
+    try:
+        while epoch < len(sigmas):
+            sigma = sigmas[epoch]
+            start_state = copy.deepcopy(module.state_dict())
+            module.train()
+            running = torch.zeros((), device=device)
+            perm = torch.randperm(n, generator=generator, device=device)
+            for idx in perm.split(batch_size):
+                factor = learning_rate_factor(learning_rate, step / total_steps)
+                for group in optimizer.param_groups:
+                    group["lr"] = learning_rate_init * lr_scale * factor
+                xb = x[idx]
+                eps = torch.randn(xb.shape, generator=generator, device=device)
+                loss = denoising_loss(module, xb, eps, sigma, weight[idx])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                running += loss.detach() * len(idx)
+                step += 1
+            epoch_loss = (running / n).item()
+            if not (math.isfinite(epoch_loss) and _finite(module)):
+                retries += 1
+                if retries > MAX_DIVERGENCE_RETRIES:
+                    raise FloatingPointError(
+                        f"Training diverged (non-finite loss or weights) at epoch "
+                        f"{result.n_iter + 1}, also after halving the learning rate "
+                        f"{MAX_DIVERGENCE_RETRIES} times. Lower learning_rate_init "
+                        f"(now {learning_rate_init}) or rescale X."
+                    )
+                module.load_state_dict(start_state)
+                lr_scale *= 0.5
+                optimizer = torch.optim.Adam(module.parameters(), lr=learning_rate_init)
+                step -= steps_per_epoch
+                continue
+            result.loss_curve.append(epoch_loss)
+            result.n_iter += 1
+            result.n_steps += steps_per_epoch
+            epoch += 1
+            final_sigma = epoch == len(sigmas) or sigma == sigmas[-1]
+            if early_stopping:
+                module.eval()
+                score = -validation_loss(module, x_val, eps_val, sigma, weight_val)
+                result.validation_scores.append(score)
+                current = -score
+            else:
+                current = epoch_loss
+            if not final_sigma:
+                _update_bar(bar, result)
+                continue
+            no_improve = no_improve + 1 if current > best - tol else 0
+            if current < best:
+                best = current
+                if early_stopping:
+                    best_state = copy.deepcopy(module.state_dict())
+            _update_bar(bar, result)
+            if no_improve >= n_iter_no_change:
+                result.converged = True
+                break
+    except KeyboardInterrupt:
+        warnings.warn(
+            "Training interrupted by the user; keeping the best model so far.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        result.interrupted = True
+        if start_state is not None and not _finite(module):
+            module.load_state_dict(start_state)
+    finally:
+        if bar is not None:
+            bar.close()
+    if best_state is not None:
+        module.load_state_dict(best_state)
+    result.best_loss = min(result.loss_curve, default=math.inf)
+    if early_stopping and result.validation_scores:
+        result.best_validation_score = -best if math.isfinite(best) else max(
+            result.validation_scores
+        )
+    module.eval()
+    return result
+
+
+def _progress(total, verbose):
+    if not verbose:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="DDE fit", unit="epoch", leave=verbose > 1)
+
+
+def _update_bar(bar, result):
+    if bar is None:
+        return
+    postfix = {"loss": f"{result.loss_curve[-1]:.4f}"}
+    if result.validation_scores:
+        postfix["val"] = f"{-result.validation_scores[-1]:.4f}"
+    bar.set_postfix(postfix)
+    bar.update(1)

@@ -1,0 +1,349 @@
+"""Behaviour of DDEDensity as a density estimator users can rely on."""
+
+import pickle
+import warnings
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from scipy import integrate
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skdde import DDEDensity
+from skdde.datasets import eight_gaussians, eight_gaussians_1d, make_moons
+
+SMALL = dict(hidden_layer_sizes=(32, 32), max_iter=30, n_importance_samples=4096,
+             mala_burn_in=50, mala_n_steps=20, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def moons():
+    return make_moons(600, noise=0.1, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def fitted(moons):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return DDEDensity(sigma=0.2, random_state=0, **SMALL).fit(moons)
+
+
+def _quiet_fit(est, X, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return est.fit(X, **kw)
+
+
+# --- normalization ---------------------------------------------------------------
+
+def test_density_integrates_to_one_in_1d():
+    X = eight_gaussians_1d().sample(3000, random_state=0)
+    est = _quiet_fit(DDEDensity(sigma=0.3, random_state=0, **SMALL), X)
+    total, _ = integrate.quad(
+        lambda x: np.exp(est.score_samples([[x]])[0]), -15, 15, limit=500, points=[0]
+    )
+    assert abs(total - 1) < 0.02
+
+
+def test_density_integrates_to_one_in_2d(fitted):
+    xs = np.linspace(-3.5, 4.5, 321)
+    ys = np.linspace(-3.0, 3.5, 261)
+    grid = np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2)
+    p = np.exp(fitted.score_samples(grid))
+    total = p.sum() * (xs[1] - xs[0]) * (ys[1] - ys[0])
+    assert abs(total - 1) < 0.02
+
+
+def test_sigma_is_in_the_units_of_x(moons):
+    # Rescaling X by c with sigma by c shifts every log-density by -d log c.
+    c = 10.0
+    a = _quiet_fit(DDEDensity(sigma=0.2, random_state=0, **SMALL), moons)
+    b = _quiet_fit(DDEDensity(sigma=0.2 * c, random_state=0, **SMALL), moons * c)
+    assert b.sigma_ == pytest.approx(a.sigma_ * c)
+    np.testing.assert_allclose(
+        b.score_samples(moons * c), a.score_samples(moons) - 2 * np.log(c), atol=0.05
+    )
+
+
+@pytest.mark.parametrize("rule", ["scott", "silverman"])
+def test_sigma_rules_follow_kernel_density_on_standardized_data(moons, rule):
+    from sklearn.neighbors import KernelDensity
+
+    X = StandardScaler().fit_transform(moons)
+    est = _quiet_fit(DDEDensity(sigma=rule, **dict(SMALL, max_iter=1)), X)
+    kde = KernelDensity(bandwidth=rule).fit(X)
+    assert est.sigma_ == pytest.approx(kde.bandwidth_, rel=1e-6)
+    est2 = _quiet_fit(DDEDensity(sigma=rule, **dict(SMALL, max_iter=1)), 3 * X)
+    assert est2.sigma_ == pytest.approx(3 * kde.bandwidth_, rel=1e-6)
+
+
+# --- truth ------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_eight_gaussians_reaches_the_exact_smoothed_likelihood():
+    g = eight_gaussians(radius=2.0, std=0.1)
+    X, X_test = g.sample(20_000, random_state=0), g.sample(5000, random_state=1)
+    est = DDEDensity(sigma=0.1, random_state=0).fit(X)
+    ll = est.score_samples(X_test)
+    exact_smoothed = g.log_density(X_test, sigma=0.1).mean()
+    exact_clean = g.log_density(X_test).mean()
+    err = ll.std() / np.sqrt(len(ll)) + est.log_normalizer_stderr_
+    assert abs(ll.mean() - exact_smoothed) < 0.15
+    assert ll.mean() <= exact_clean + 3 * err
+
+
+def test_never_beats_the_true_density(moons):
+    # Gibbs' inequality on a known density: a model can only lose to the truth.
+    g = eight_gaussians(radius=2.0, std=0.3)
+    X, X_test = g.sample(3000, random_state=0), g.sample(3000, random_state=1)
+    est = _quiet_fit(DDEDensity(sigma=0.2, random_state=0,
+                                **dict(SMALL, max_iter=150, batch_size=128)), X)
+    ll = est.score_samples(X_test)
+    err = ll.std() / np.sqrt(len(ll)) + est.log_normalizer_stderr_
+    assert ll.mean() <= g.log_density(X_test, sigma=0.2).mean() + 3 * err
+    assert ll.mean() > g.log_density(X_test, sigma=0.2).mean() - 0.5
+
+
+# --- the scikit-learn workflow --------------------------------------------------------
+
+def test_grid_search_over_sigma_in_a_pipeline(moons):
+    pipe = make_pipeline(StandardScaler(), DDEDensity(random_state=0, **dict(SMALL, max_iter=10)))
+    search = GridSearchCV(pipe, {"ddedensity__sigma": [0.05, 0.3, 3.0]}, cv=3, n_jobs=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        search.fit(moons)
+    scores = search.cv_results_["mean_test_score"]
+    assert np.isfinite(scores).all()
+    assert search.best_params_["ddedensity__sigma"] != 3.0  # heavy smoothing loses
+    assert np.isfinite(search.score(moons))
+
+
+def test_clone_pickle_and_joblib_round_trips(fitted, moons, tmp_path):
+    ref = fitted.score_samples(moons)
+    loaded = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(loaded.score_samples(moons), ref)
+    path = tmp_path / "dde.joblib"
+    joblib.dump(fitted, path)
+    np.testing.assert_array_equal(joblib.load(path).score_samples(moons), ref)
+    refit = _quiet_fit(clone(fitted), moons)
+    np.testing.assert_array_equal(refit.score_samples(moons), ref)
+
+
+def test_same_seed_same_fit_and_global_rng_untouched(moons):
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    a = _quiet_fit(DDEDensity(sigma=0.2, random_state=7, **SMALL), moons)
+    assert torch.equal(torch.get_rng_state(), before)
+    b = _quiet_fit(DDEDensity(sigma=0.2, random_state=7, **SMALL), moons)
+    np.testing.assert_array_equal(a.score_samples(moons), b.score_samples(moons))
+    assert a.log_normalizer_ == b.log_normalizer_
+    c = _quiet_fit(DDEDensity(sigma=0.2, random_state=8, **SMALL), moons)
+    assert not np.array_equal(a.score_samples(moons), c.score_samples(moons))
+
+
+def test_unit_sample_weight_equals_none(moons):
+    a = _quiet_fit(DDEDensity(sigma=0.2, random_state=0, **SMALL), moons)
+    b = _quiet_fit(DDEDensity(sigma=0.2, random_state=0, **SMALL), moons,
+                   sample_weight=np.ones(len(moons)))
+    np.testing.assert_array_equal(a.score_samples(moons), b.score_samples(moons))
+
+
+def test_zero_weights_ignore_samples(moons):
+    far = np.full((50, 2), 40.0)
+    X = np.vstack([moons, far])
+    w = np.r_[np.ones(len(moons)), np.zeros(50)]
+    est = _quiet_fit(DDEDensity(sigma=0.2, random_state=0, **SMALL), X, sample_weight=w)
+    assert est.score_samples(far).max() < -100
+
+
+def test_fitted_attributes(fitted):
+    assert fitted.n_features_in_ == 2 and fitted.device_ == "cpu"
+    assert fitted.n_iter_ == len(fitted.loss_curve_) == len(fitted.validation_scores_)
+    assert np.isfinite(fitted.log_normalizer_) and fitted.log_normalizer_stderr_ >= 0
+    assert 0 < fitted.importance_ess_ <= fitted.n_importance_samples
+    assert isinstance(fitted.module_, torch.nn.Module)
+
+
+def test_warm_start_continues_training(moons):
+    est = _quiet_fit(DDEDensity(sigma=0.2, random_state=0, warm_start=True,
+                                **dict(SMALL, max_iter=3, early_stopping=False,
+                                       n_iter_no_change=100)), moons)
+    module, n_iter = est.module_, est.n_iter_
+    _quiet_fit(est, moons)
+    assert est.module_ is module and est.n_iter_ == n_iter + 3
+    with pytest.raises(ValueError, match="features"):
+        est.fit(np.c_[moons, moons])
+
+
+def test_convergence_warning_when_unconverged(moons):
+    est = DDEDensity(sigma=0.2, random_state=0, **dict(SMALL, max_iter=2))
+    from sklearn.exceptions import ConvergenceWarning
+
+    with pytest.warns(ConvergenceWarning, match="max_iter"):
+        est.fit(moons)
+    assert not est.converged_
+
+
+# --- sampling -----------------------------------------------------------------------
+
+def _mmd2(a, b, bandwidth):
+    def k(x, y):
+        return np.exp(-((x[:, None] - y[None]) ** 2).sum(-1) / (2 * bandwidth**2))
+
+    return k(a, a).mean() + k(b, b).mean() - 2 * k(a, b).mean()
+
+
+def _permutation_p_value(a, b, bandwidth=0.5, n_perm=200, seed=0):
+    rng = np.random.default_rng(seed)
+    stat = _mmd2(a, b, bandwidth)
+    pooled = np.vstack([a, b])
+    perms = [_mmd2(*np.split(pooled[rng.permutation(len(pooled))], 2), bandwidth)
+             for _ in range(n_perm)]
+    return (1 + np.sum(np.array(perms) >= stat)) / (n_perm + 1)
+
+
+@pytest.fixture(scope="module")
+def toy_model():
+    g = eight_gaussians(radius=2.0, std=0.3)
+    params = dict(SMALL, hidden_layer_sizes=(64, 64), max_iter=150, batch_size=128)
+    est = _quiet_fit(DDEDensity(sigma=0.2, random_state=0, **params),
+                     g.sample(5000, random_state=0))
+    return g, est
+
+
+def test_samples_match_the_smoothed_data(toy_model):
+    # Two-sample test (MMD, permutation p-value) against fresh data smoothed by sigma.
+    g, est = toy_model
+    S, info = est.sample(400, random_state=0, return_diagnostics=True)
+    noise = est.sigma_ * np.random.default_rng(0).standard_normal((400, 2))
+    assert _permutation_p_value(S, g.sample(400, random_state=1) + noise) > 0.01
+    assert 0.3 < info["acceptance_rate"] < 0.8
+
+
+def test_samples_follow_the_model_density(toy_model):
+    # MALA against exact draws from the model's own normalized density on a fine grid.
+    _, est = toy_model
+    xs = np.linspace(-4, 4, 401)
+    grid = np.stack(np.meshgrid(xs, xs), -1).reshape(-1, 2)
+    p = np.exp(est.score_samples(grid))
+    rng = np.random.default_rng(1)
+    exact = grid[rng.choice(len(grid), 600, p=p / p.sum())]
+    exact += rng.uniform(-0.01, 0.01, exact.shape)
+    assert _permutation_p_value(est.sample(600, random_state=2), exact) > 0.01
+
+
+def test_sample_is_reproducible(fitted):
+    a = fitted.sample(50, random_state=3)
+    np.testing.assert_array_equal(a, fitted.sample(50, random_state=3))
+    assert a.shape == (50, 2) and a.dtype == np.float64
+    assert not np.array_equal(a, fitted.sample(50, random_state=4))
+
+
+@pytest.mark.parametrize("n", [0, -3, 2.5, "3", True])
+def test_sample_rejects_bad_counts(fitted, n):
+    with pytest.raises((TypeError, ValueError), match="n_samples"):
+        fitted.sample(n)
+
+
+# --- bad input ------------------------------------------------------------------
+
+@pytest.mark.parametrize("method", ["score_samples", "score", "sample"])
+def test_not_fitted(method):
+    with pytest.raises(NotFittedError):
+        getattr(DDEDensity(), method)(np.zeros((2, 2))) if method != "sample" else DDEDensity().sample()
+
+
+@pytest.mark.parametrize(
+    "X, error, match",
+    [
+        (np.array([[0.0, np.nan], [1.0, 2.0], [2.0, 1.0]]), ValueError, "NaN"),
+        (np.array([[0.0, np.inf], [1.0, 2.0], [2.0, 1.0]]), ValueError, "infinity"),
+        (np.arange(10.0), ValueError, "2D array"),
+        (np.zeros((0, 2)), ValueError, "0 sample"),
+        (np.array([["a", "b"], ["c", "d"], ["e", "f"]]), ValueError, "convert"),
+        (np.ones((1, 2)), ValueError, "n_samples=1"),
+        (np.ones((4, 2)) + 1j, ValueError, "Complex"),
+    ],
+)
+def test_bad_training_input(X, error, match):
+    with pytest.raises(error, match=match):
+        DDEDensity(**SMALL).fit(X)
+
+
+def test_sparse_input_is_rejected():
+    from scipy import sparse
+
+    with pytest.raises(TypeError, match="dense"):
+        DDEDensity(**SMALL).fit(sparse.random(20, 3, density=0.5, format="csr"))
+
+
+@pytest.mark.parametrize(
+    "X, match",
+    [
+        (np.zeros((3, 3)), "3 features"),
+        (np.array([[0.0, np.nan]]), "NaN"),
+        (np.zeros(2), "2D array"),
+    ],
+)
+def test_bad_scoring_input(fitted, X, match):
+    with pytest.raises(ValueError, match=match):
+        fitted.score_samples(X)
+
+
+def test_invalid_parameters_are_named():
+    with pytest.raises(ValueError, match="sigma"):
+        DDEDensity(sigma=-1.0).fit(np.random.rand(20, 2))
+    with pytest.raises(ValueError, match="activation"):
+        DDEDensity(activation="relu").fit(np.random.rand(20, 2))
+
+
+def test_score_is_the_mean_and_float32_input_works(fitted, moons):
+    ll = fitted.score_samples(moons.astype(np.float32))
+    assert ll.dtype == np.float64 and np.isfinite(ll).all()
+    assert fitted.score(moons) == pytest.approx(fitted.score_samples(moons).mean())
+
+
+def test_scoring_is_batched_and_deterministic(fitted, monkeypatch):
+    import skdde._density as density
+
+    X = np.random.default_rng(0).normal(size=(1000, 2))
+    full = fitted.score_samples(X)
+    monkeypatch.setattr(density, "SCORE_CHUNK", 7)
+    np.testing.assert_allclose(fitted.score_samples(X), full, rtol=1e-6, atol=1e-6)
+
+
+def test_cuda_fitted_pickle_loads_on_cpu(fitted, moons):
+    # A state as pickled on a CUDA machine: the module is stored as a CPU copy and
+    # device_ says cuda. Loading without CUDA falls back to the CPU with a warning.
+    state = fitted.__getstate__()
+    assert "_skdde_version" not in fitted.__dict__  # the live estimator is untouched
+    state["device_"] = "cuda"
+    clone_ = DDEDensity.__new__(DDEDensity)
+    if torch.cuda.is_available():
+        pytest.skip("needs a machine without CUDA")
+    with pytest.warns(UserWarning, match="loaded on the CPU"):
+        clone_.__setstate__(state)
+    assert clone_.device_ == "cpu"
+    np.testing.assert_array_equal(clone_.score_samples(moons), fitted.score_samples(moons))
+
+
+def test_cuda_requested_without_cuda_is_a_clear_error(moons):
+    if torch.cuda.is_available():
+        pytest.skip("needs a machine without CUDA")
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        DDEDensity(**dict(SMALL, device="cuda")).fit(moons)
+
+
+def test_network_factory_replaces_the_mlp(moons):
+    def tiny(n_features):
+        return torch.nn.Sequential(torch.nn.Linear(n_features, 4), torch.nn.Tanh(),
+                                   torch.nn.Linear(4, 1))
+
+    est = _quiet_fit(DDEDensity(sigma=0.3, network=tiny, random_state=0, **SMALL), moons)
+    assert isinstance(est.module_.net, torch.nn.Sequential)
+    assert np.isfinite(est.score(moons))

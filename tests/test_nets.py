@@ -1,0 +1,50 @@
+import math
+
+import pytest
+import torch
+
+from skdde._nets import GaussianBaseEnergy, ResidualMLP, input_gradient
+
+
+@pytest.mark.parametrize("activation", ["softplus", "silu", "tanh"])
+def test_fresh_energy_is_its_gaussian_base(activation):
+    torch.manual_seed(0)
+    W = torch.tensor([[2.0, 0.0], [0.5, 1.0]])
+    energy = GaussianBaseEnergy(ResidualMLP(2, (8, 8), activation), W)
+    x = torch.randn(5, 2)
+    expected = -0.5 * (x @ W.T).square().sum(-1)
+    torch.testing.assert_close(energy(x), expected)
+
+
+def test_input_gradient_matches_closed_form():
+    W = torch.eye(3) * 0.5
+    energy = GaussianBaseEnergy(ResidualMLP(3, (4,)), W)
+    x = torch.randn(7, 3)
+    s, grad = input_gradient(energy, x)
+    torch.testing.assert_close(grad, -(W.T @ W @ x.T).T)
+    assert s.shape == (7,)
+
+
+def test_residual_only_where_widths_match():
+    net = ResidualMLP(3, (8, 8, 4))
+    assert net.residual == [False, True, False]
+
+
+def test_energy_is_integrable_whatever_the_weights():
+    # s(x) <= h(0) + L |x| - x^2 / 2 with L the network's Lipschitz bound, so the
+    # mass beyond 2 L + 20 is negligible for any weights: check on a 1-D grid.
+    torch.manual_seed(0)
+    net = ResidualMLP(1, (16, 16)).double()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.normal_(0, 0.5)
+    norms = [torch.linalg.matrix_norm(layer.weight, 2).item() for layer in net.layers]
+    lip = norms[0] * (1 + norms[1]) * torch.linalg.matrix_norm(net.out.weight, 2).item()
+    energy = GaussianBaseEnergy(net, torch.eye(1, dtype=torch.float64))
+    radius = 2 * lip + 20
+    with torch.no_grad():
+        x = torch.linspace(-2 * radius, 2 * radius, 400_001, dtype=torch.float64)[:, None]
+        s = energy(x)
+    total = torch.logsumexp(s, 0)
+    assert math.isfinite(total.item())
+    assert torch.logsumexp(s[x[:, 0].abs() > radius], 0) < total - 50

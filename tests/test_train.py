@@ -1,0 +1,71 @@
+import math
+
+import pytest
+import torch
+
+from skdde._train import learning_rate_factor, sigma_schedule, train
+
+
+def test_sigma_schedule_divides_by_1_1_down_to_sigma():
+    s = sigma_schedule(0.1, 1.0, 100, 0.5)
+    assert s[0] == 1.0 and s[-1] == 0.1 and len(s) == 100
+    assert all(a >= b for a, b in zip(s, s[1:]))
+    assert s.index(0.1) <= 50
+    ratios = {round(a / b, 6) for a, b in zip(s, s[1:]) if a != b and b != 0.1}
+    assert ratios == {1.1}
+
+
+def test_no_annealing_without_a_larger_start():
+    assert sigma_schedule(0.1, None, 5, 0.5) == [0.1] * 5
+    assert sigma_schedule(0.1, 0.05, 5, 0.5) == [0.1] * 5
+
+
+def test_learning_rate_schedules():
+    assert learning_rate_factor("constant", 0.9) == 1.0
+    assert learning_rate_factor("cosine", 0.0) == 1.0
+    assert learning_rate_factor("cosine", 0.5) == pytest.approx(0.5)
+    assert learning_rate_factor("step", 0.3) == 0.5
+
+
+class _Exploding(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(2))
+
+    def forward(self, x):
+        return (x * self.w).sum(-1) * math.inf
+
+
+def _fit(module, **kw):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 2, generator=g)
+    w = torch.ones(64)
+    args = dict(sigmas=[0.5] * 3, batch_size=16, learning_rate_init=1e-2,
+                learning_rate="constant", early_stopping=True, n_iter_no_change=5,
+                tol=0.0, generator=g)
+    args.update(kw)
+    return train(module, x[:48], w[:48], x[48:], w[48:], **args)
+
+
+def test_divergence_raises_a_clear_error_after_bounded_retries():
+    with pytest.raises(FloatingPointError, match="diverged"):
+        _fit(_Exploding())
+
+
+class _Small(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(2, 16), torch.nn.Softplus(), torch.nn.Linear(16, 1)
+        )
+
+    def forward(self, x):
+        return self.net(x).squeeze(-1) - x.square().sum(-1)
+
+
+def test_training_improves_the_validation_loss_and_keeps_the_best():
+    torch.manual_seed(0)
+    res = _fit(_Small(), sigmas=[0.5] * 30)
+    assert res.n_iter == len(res.loss_curve) == len(res.validation_scores)
+    assert res.best_validation_score == max(res.validation_scores)
+    assert res.best_validation_score > res.validation_scores[0]

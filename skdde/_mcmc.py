@@ -4,7 +4,7 @@ from typing import NamedTuple
 
 import torch
 
-from ._nets import input_gradient
+from ._nets import evaluate, input_gradient
 
 
 class MALAResult(NamedTuple):
@@ -88,3 +88,26 @@ def importance_resample(log_weights, n, generator):
     """Indices of ``n`` draws with probabilities proportional to ``exp(log_weights)``."""
     p = torch.softmax(log_weights.double(), 0)
     return torch.multinomial(p, n, replacement=True, generator=generator)
+
+
+def sample_energy(
+    log_prob, proposal, n_samples, *, generator, device, chunk_size, oversampling, **mala_kw
+):
+    """Samples of ``exp(log_prob)``: importance-resampled proposal draws refined by MALA.
+
+    Chains run in batches of ``chunk_size`` so memory stays bounded; each batch draws
+    ``oversampling`` proposal points per chain, resamples them by importance weight
+    (so well-separated modes start with about the right shares), then runs
+    :func:`mala`. Returns the samples and the mean of each batch's
+    ``(acceptance_rate, burn_in_acceptance_rate, step_size)``.
+    """
+    out, stats = [], []
+    for start in range(0, n_samples, chunk_size):
+        n = min(chunk_size, n_samples - start)
+        z = proposal.sample(oversampling * n, generator, device)
+        log_w = evaluate(log_prob, z) - proposal.log_prob(z)
+        z = z[importance_resample(log_w, n, generator)]
+        res = mala(log_prob, z, generator=generator, **mala_kw)
+        out.append(res.samples)
+        stats.append((res.acceptance_rate, res.burn_in_acceptance_rate, res.step_size))
+    return torch.cat(out), [sum(col) / len(stats) for col in zip(*stats)]

@@ -91,3 +91,9 @@ def input_gradient(energy, x, create_graph=False):
         s = energy(x)
         (grad,) = torch.autograd.grad(s.sum(), x, create_graph=create_graph)
     return s, grad
+
+
+def evaluate(fn, z, chunk_size=8192):
+    """``fn`` on ``z`` in chunks, without gradients, as float64."""
+    with torch.no_grad():
+        return torch.cat([fn(c).double() for c in z.split(chunk_size)])

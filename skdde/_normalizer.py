@@ -10,6 +10,8 @@ from typing import NamedTuple
 
 import torch
 
+from ._nets import evaluate
+
 
 class LogNormalizerWarning(UserWarning):
     """The importance-sampling estimate of log Z is unreliable."""
@@ -34,12 +36,6 @@ class StandardNormal:
     def log_prob(self, z):
         z = z.double()
         return -0.5 * z.square().sum(-1) - 0.5 * self.n_features * math.log(2 * math.pi)
-
-
-def evaluate(fn, z, chunk_size=8192):
-    """``fn`` on ``z`` in chunks, without gradients, as float64."""
-    with torch.no_grad():
-        return torch.cat([fn(c).double() for c in z.split(chunk_size)])
 
 
 def importance_sampling(log_target, proposal, n_samples, n_batches, generator, device):

@@ -36,7 +36,7 @@ X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
 # %%
 models = {}
 start = time.perf_counter()
-models["DDEDensity(sigma=0.05)"] = DDEDensity(sigma=0.05, max_iter=100, random_state=0).fit(X_train)
+models["DDEDensity(sigma=0.05)"] = DDEDensity(sigma=0.05, random_state=0).fit(X_train)
 times = {"DDEDensity(sigma=0.05)": time.perf_counter() - start}
 
 start = time.perf_counter()

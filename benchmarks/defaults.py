@@ -35,6 +35,8 @@ VARIANTS = {
     "sigma=0.3": {"sigma": 0.3},
     "sigma='scott'": {"sigma": "scott"},
     "no annealing": {"sigma_start": None},
+    "likelihood_weight=0": {"likelihood_weight": 0.0},
+    "likelihood_weight=1": {"likelihood_weight": 1.0},
     "batch_size=512": {"batch_size": 512},
     "batch_size=128": {"batch_size": 128},
 }

@@ -15,7 +15,13 @@ value of ``L`` ranks models by their distance to the population's ``p~``.
 from ._nets import input_gradient
 
 
-def denoising_loss(energy, x, eps, sigma, weight=None, create_graph=True):
+def _mean(values, weight):
+    if weight is None:
+        return values.mean()
+    return (weight * values).sum() / weight.sum()
+
+
+def denoising_loss(energy, x, eps, sigma, weight=None, create_graph=True, return_energy=False):
     """Weighted mean of the per-sample denoising loss.
 
     Parameters
@@ -32,13 +38,26 @@ def denoising_loss(energy, x, eps, sigma, weight=None, create_graph=True):
         Sample weights; ``None`` weighs points equally.
     create_graph : bool, default=True
         Keep the graph of the input gradient, to backpropagate into the weights.
+    return_energy : bool, default=False
+        Also return the energies at the noisy points (samples of ``p~``), e.g. for
+        :func:`likelihood_loss`.
 
     Returns
     -------
     loss : Tensor of shape ()
+    energy : Tensor of shape (n,)
+        Only with ``return_energy=True``.
     """
-    _, grad = input_gradient(energy, x + sigma * eps, create_graph=create_graph)
-    per_sample = (sigma * grad + eps).square().mean(-1)
-    if weight is None:
-        return per_sample.mean()
-    return (weight * per_sample).sum() / weight.sum()
+    s, grad = input_gradient(energy, x + sigma * eps, create_graph=create_graph)
+    loss = _mean((sigma * grad + eps).square().mean(-1), weight)
+    return (loss, s) if return_energy else loss
+
+
+def likelihood_loss(energy_values, log_z, weight=None):
+    """Negative log-likelihood ``log Z - mean s(x)`` of points with energies ``s(x)``.
+
+    On noisy points ``x + sigma * eps`` (samples of ``p~``) its minimizer is ``p~``,
+    as Eq. 5's is. Unlike Eq. 5 it sees how mass is shared between modes that are
+    far apart relative to sigma. ``log_z`` must carry the gradient of log Z.
+    """
+    return log_z - _mean(energy_values.to(log_z.dtype), weight)

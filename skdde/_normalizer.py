@@ -60,3 +60,16 @@ def importance_sampling(log_target, proposal, n_samples, n_batches, generator, d
     return LogNormalizerEstimate(
         log_z.item(), stderr.item(), float(torch.nan_to_num(ess, nan=0.0)), flat.numel()
     )
+
+
+def batch_log_normalizer(log_target, proposal, n_samples, generator, device):
+    """One differentiable importance-sampling estimate of log Z, with its ESS.
+
+    The gradient of the estimate is the self-normalized importance estimate of
+    ``E_p[grad log_target]``. Both results stay tensors: no host synchronization.
+    """
+    z = proposal.sample(n_samples, generator, device)
+    log_w = log_target(z).double() - proposal.log_prob(z)
+    total = torch.logsumexp(log_w, 0)
+    ess = torch.exp(2 * total - torch.logsumexp(2 * log_w, 0)).detach()
+    return total - math.log(n_samples), ess

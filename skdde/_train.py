@@ -12,11 +12,14 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ._loss import denoising_loss
+from ._loss import denoising_loss, likelihood_loss
 
 #: Divergence is met by restoring the epoch's starting state and halving the learning
 #: rate, at most this many times.
 MAX_DIVERGENCE_RETRIES = 4
+#: The likelihood term is skipped on steps whose importance batch has a smaller ESS:
+#: its gradient would rest on a handful of proposal points.
+MIN_LIKELIHOOD_ESS = 32
 
 
 @dataclass
@@ -85,13 +88,18 @@ def train(
     n_iter_no_change,
     tol,
     generator,
+    log_normalizer=None,
+    likelihood_weight=0.0,
     verbose=0,
     result=None,
 ):
     """Train ``module`` in place on Eq. 5, one epoch per entry of ``sigmas``.
 
     With ``early_stopping``, the best weights at the final sigma (by held-out loss)
-    are restored at the end. Pass a previous ``result`` to extend its curves.
+    are restored at the end. At the final sigma, ``likelihood_weight`` adds
+    :func:`likelihood_loss` on the noisy points, with ``log_normalizer(generator)``
+    giving a differentiable log Z estimate and its ESS. ``loss_curve`` records the
+    denoising loss alone. Pass a previous ``result`` to extend its curves.
     """
     result = TrainResult() if result is None else result
     result.converged = result.interrupted = False
@@ -120,9 +128,15 @@ def train(
                     group["lr"] = learning_rate_init * lr_scale * factor
                 xb = x[idx]
                 eps = torch.randn(xb.shape, generator=generator, device=device)
-                loss = denoising_loss(module, xb, eps, sigma, weight[idx])
+                loss, s = denoising_loss(module, xb, eps, sigma, weight[idx], return_energy=True)
+                objective = loss
+                if likelihood_weight and log_normalizer is not None and sigma == sigmas[-1]:
+                    log_z, ess = log_normalizer(generator)
+                    nll = likelihood_loss(s, log_z, weight[idx]).float()
+                    nll = torch.where(ess >= MIN_LIKELIHOOD_ESS, nll, torch.zeros_like(nll))
+                    objective = loss + likelihood_weight * nll
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                objective.backward()
                 optimizer.step()
                 running += loss.detach() * len(idx)
                 step += 1

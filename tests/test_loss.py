@@ -52,3 +52,28 @@ def test_loss_backpropagates_into_weights():
     grads = [p.grad for p in list(net.parameters())[:-1]]
     assert all(g is not None and torch.isfinite(g).all() and g.abs().sum() > 0 for g in grads)
     assert net[2].bias.grad is None
+
+
+def test_likelihood_loss_on_noisy_points_is_minimized_by_the_smoothed_density():
+    # Noisy samples of N(0, 1) smoothed by sigma; Gaussian energies of variance v
+    # with their exact log Z: the negative log-likelihood is lowest at 1 + sigma^2.
+    import math
+
+    from skdde._loss import likelihood_loss
+
+    g = torch.Generator().manual_seed(3)
+    sigma = 0.5
+    noisy = torch.randn(200_000, 2, generator=g) + sigma * torch.randn(200_000, 2, generator=g)
+    nll = {}
+    for var in (0.8, 1.0, 1 + sigma**2, 1.6, 2.0):
+        log_z = torch.tensor(math.log(2 * math.pi * var), dtype=torch.float64)
+        nll[var] = likelihood_loss(_gaussian_energy(var)(noisy), log_z).item()
+    assert min(nll, key=nll.get) == 1 + sigma**2
+
+
+def test_denoising_loss_can_return_the_noisy_energies():
+    x, eps = torch.randn(6, 2), torch.randn(6, 2)
+    energy = _gaussian_energy(1.0)
+    loss, s = denoising_loss(energy, x, eps, 0.3, return_energy=True)
+    torch.testing.assert_close(s, energy(x + 0.3 * eps))
+    torch.testing.assert_close(loss, denoising_loss(energy, x, eps, 0.3))

@@ -36,3 +36,18 @@ def test_poor_proposal_shows_in_diagnostics():
     # A narrow target far in the tail: few effective samples, a visible stderr.
     est = _run(lambda z: -0.5 * ((z - 3.0) / 0.1).square().sum(-1), 2)
     assert est.ess < 0.01 * est.n_samples
+
+
+def test_batch_log_normalizer_gradient_is_that_of_log_z():
+    # target exp(-c ||z||^2 / 2) in d dims: log Z = d/2 log(2 pi / c), d/dc = -d / (2c)
+    from skdde._normalizer import batch_log_normalizer
+
+    d, c = 3, torch.tensor(1.3, requires_grad=True)
+    g = torch.Generator().manual_seed(0)
+    log_z, ess = batch_log_normalizer(
+        lambda z: -0.5 * c * z.square().sum(-1), StandardNormal(d), 200_000, g, "cpu"
+    )
+    (grad,) = torch.autograd.grad(log_z, c)
+    assert log_z.item() == pytest.approx(0.5 * d * math.log(2 * math.pi / 1.3), abs=0.01)
+    assert grad.item() == pytest.approx(-d / 2.6, rel=0.02)
+    assert not ess.requires_grad and 0 < ess.item() <= 200_000

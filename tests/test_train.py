@@ -69,3 +69,16 @@ def test_training_improves_the_validation_loss_and_keeps_the_best():
     assert res.n_iter == len(res.loss_curve) == len(res.validation_scores)
     assert res.best_validation_score == max(res.validation_scores)
     assert res.best_validation_score > res.validation_scores[0]
+
+
+def test_likelihood_term_is_skipped_when_its_importance_batch_is_degenerate():
+    # A log Z estimate with ESS 0 and a NaN value must not reach the weights.
+    def bad_log_normalizer(generator):
+        return torch.tensor(math.nan, dtype=torch.float64, requires_grad=True), torch.tensor(0.0)
+
+    torch.manual_seed(0)
+    module = _Small()
+    res = _fit(module, sigmas=[0.5] * 5, log_normalizer=bad_log_normalizer,
+               likelihood_weight=1.0)
+    assert res.n_iter == 5
+    assert all(torch.isfinite(p).all() for p in module.parameters())

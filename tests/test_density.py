@@ -85,10 +85,12 @@ def test_sigma_rules_follow_kernel_density_on_standardized_data(moons, rule):
 # --- truth ------------------------------------------------------------------------
 
 @pytest.mark.slow
-def test_eight_gaussians_reaches_the_exact_smoothed_likelihood():
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_eight_gaussians_reaches_the_exact_smoothed_likelihood(seed):
+    # Robust across seeds, not one lucky fit: mode masses used to drift with the seed.
     g = eight_gaussians(radius=2.0, std=0.1)
     X, X_test = g.sample(20_000, random_state=0), g.sample(5000, random_state=1)
-    est = DDEDensity(sigma=0.1, random_state=0).fit(X)
+    est = DDEDensity(sigma=0.1, random_state=seed).fit(X)
     ll = est.score_samples(X_test)
     exact_smoothed = g.log_density(X_test, sigma=0.1).mean()
     exact_clean = g.log_density(X_test).mean()
@@ -360,3 +362,13 @@ def test_mass_of_separated_modes_is_learned():
     p = np.exp(est.score_samples(xs)) * (xs[1, 0] - xs[0, 0])
     assert abs(p[xs[:, 0] < 0].sum() - 0.75) < 0.05
     assert abs(p.sum() - 1) < 0.02
+
+
+@pytest.mark.parametrize(
+    "n_train, batch, epochs",
+    [(100, 32, 400), (4000, 125, 400), (20_000, 512, 400), (1_000_000, 512, 10)],
+)
+def test_auto_training_budget(n_train, batch, epochs):
+    # small data: >= 32 steps an epoch and 400 epochs; large data: ~20k steps at most
+    assert DDEDensity()._training_budget(n_train) == (batch, epochs)
+    assert DDEDensity(batch_size=64, max_iter=7)._training_budget(n_train) == (64, 7)

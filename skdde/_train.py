@@ -16,7 +16,12 @@ from ._loss import denoising_loss, likelihood_loss
 
 #: Divergence is met by restoring the epoch's starting state and halving the learning
 #: rate, at most this many times.
-MAX_DIVERGENCE_RETRIES = 4
+MAX_DIVERGENCE_RETRIES = 6
+#: An epoch whose mean loss exceeds this multiple of its first batch's (taken before
+#: that batch's update), or of 1 (what a constant energy scores), has blown up, even
+#: if every number stays finite. Early in annealing the loss is legitimately far
+#: above 1, so the reference is the epoch's own start.
+DIVERGENCE_FACTOR = 10.0
 #: The likelihood term is skipped on steps whose importance batch has a smaller ESS:
 #: its gradient would rest on a handful of proposal points.
 MIN_LIKELIHOOD_ESS = 32
@@ -121,6 +126,7 @@ def train(
             start_state = copy.deepcopy(module.state_dict())
             module.train()
             running = torch.zeros((), device=device)
+            first = None
             perm = torch.randperm(n, generator=generator, device=device)
             for idx in perm.split(batch_size):
                 factor = learning_rate_factor(learning_rate, step / total_steps)
@@ -139,13 +145,15 @@ def train(
                 objective.backward()
                 optimizer.step()
                 running += loss.detach() * len(idx)
+                first = loss.detach() if first is None else first
                 step += 1
             epoch_loss = (running / n).item()
-            if not (math.isfinite(epoch_loss) and _finite(module)):
+            limit = DIVERGENCE_FACTOR * max(1.0, first.item())
+            if not (epoch_loss <= limit and _finite(module)):
                 retries += 1
                 if retries > MAX_DIVERGENCE_RETRIES:
                     raise FloatingPointError(
-                        f"Training diverged (non-finite loss or weights) at epoch "
+                        f"Training diverged (exploding or non-finite loss or weights) at epoch "
                         f"{result.n_iter + 1}, also after halving the learning rate "
                         f"{MAX_DIVERGENCE_RETRIES} times. Lower learning_rate_init "
                         f"(now {learning_rate_init}) or rescale X."

@@ -372,3 +372,16 @@ def test_auto_training_budget(n_train, batch, epochs):
     # small data: >= 32 steps an epoch and 400 epochs; large data: ~20k steps at most
     assert DDEDensity()._training_budget(n_train) == (batch, epochs)
     assert DDEDensity(batch_size=64, max_iter=7)._training_budget(n_train) == (64, 7)
+
+
+def test_far_too_high_learning_rate_recovers_or_raises_never_returns_garbage(moons):
+    # 1000x the default: the step blows up, the epoch is redone at a lower rate.
+    est = _quiet_fit(DDEDensity(sigma=0.2, learning_rate_init=1.0, random_state=0,
+                                **dict(SMALL, max_iter=20)), moons)
+    ref = _quiet_fit(DDEDensity(sigma=0.2, random_state=0, **dict(SMALL, max_iter=20)), moons)
+    assert np.isfinite(est.loss_curve_).all()
+    assert est.score(moons) > ref.score(moons) - 1.0
+    # beyond what bounded halving can rescue: a clear error, not a model
+    with pytest.raises(FloatingPointError, match="diverged"):
+        DDEDensity(sigma=0.2, learning_rate_init=1e4, random_state=0,
+                   **dict(SMALL, max_iter=20)).fit(moons)

@@ -1,7 +1,7 @@
 """skdde: denoising density estimators for scikit-learn."""
 
 from ._density import DDEDensity
-from ._normalizer import LogNormalizerWarning
+from ._normalizer import LogNormalizerEstimate, LogNormalizerWarning
 from ._version import __version__
 
-__all__ = ["DDEDensity", "LogNormalizerWarning", "__version__"]
+__all__ = ["DDEDensity", "LogNormalizerEstimate", "LogNormalizerWarning", "__version__"]

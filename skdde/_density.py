@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, DensityMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import GaussianMixture
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
@@ -22,18 +23,25 @@ from ._mcmc import sample_energy
 from ._nets import ACTIVATIONS, GaussianBaseEnergy, ResidualMLP, evaluate
 from ._normalizer import (
     LogNormalizerWarning,
-    StandardNormal,
+    annealed_importance_sampling,
     batch_log_normalizer,
     importance_sampling,
 )
+from ._proposals import Gaussian, Mixture
 from ._train import sigma_schedule, train
 
 #: log Z is pooled from this many independent batches; their spread gives the stderr.
 N_NORMALIZER_BATCHES = 8
-#: An estimate is flagged when its ESS is below this fraction of the samples drawn ...
-MIN_ESS_FRACTION = 0.01
-#: ... or its standard error exceeds this many nats.
-MAX_LOG_Z_STDERR = 0.1
+#: normalizer="mixture": at most this many components, fitted on at most this many rows,
+#: plus the Gaussian base with this weight, which bounds the weights by 1 / weight
+#: times the base's (whose variance is finite for every network).
+MIXTURE_COMPONENTS = 10
+MIXTURE_MAX_ROWS = 20_000
+DEFENSIVE_WEIGHT = 0.1
+#: normalizer="ais": temperatures, and chains as a fraction of n_importance_samples
+#: (each chain costs one gradient per temperature).
+AIS_TEMPERATURES = 256
+AIS_CHAIN_FRACTION = 1 / 16
 #: Rows per forward pass when scoring, and chains per batch when sampling.
 SCORE_CHUNK = 65536
 SAMPLE_CHUNK = 8192
@@ -138,6 +146,28 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         breast_cancer, where it was better.
     n_likelihood_samples : int, default=2048
         Proposal samples per step for the log Z of the likelihood term.
+    normalizer : {"auto", "gaussian", "mixture", "ais"}, default="auto"
+        How ``log Z`` is estimated at the end of ``fit``:
+
+        - ``"gaussian"``: importance sampling from the Gaussian base
+          ``N(mean, Cov + sigma^2 I)``;
+        - ``"mixture"``: importance sampling from a ``GaussianMixture`` (up to 10
+          components) fitted to the training data, its covariances widened by
+          ``sigma^2 I``, mixed with the Gaussian base at weight 0.1 so that the
+          weights keep a finite variance;
+        - ``"ais"``: annealed importance sampling from that mixture to ``exp(s)``,
+          one MALA step on the network's gradients at each of 256 temperatures,
+          with ``n_importance_samples / 16`` chains;
+        - ``"auto"``: the first of these, in that order of cost, whose diagnostics
+          say it is reliable (effective sample size at least 1% of the samples,
+          standard error at most 0.1 nats, Pareto k-hat at most 0.7); if none is,
+          the one with the smallest k-hat, with a :class:`LogNormalizerWarning`.
+
+        Every method gives a stochastic **lower bound** of log Z (the mean of the
+        estimated Z is exact, the log of it is not), so the log-likelihoods are,
+        in expectation, **upper bounds** of the model's exact ones; the bias is
+        small when the diagnostics are good. :meth:`estimate_log_normalizer`
+        refines the estimate after fitting.
     n_importance_samples : int, default=65536
         Proposal samples for the estimate of log Z made at the end of ``fit``.
     mala_burn_in : int, default=200
@@ -188,11 +218,16 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
     log_normalizer_ : float
         Estimate of ``log integral exp(s(x)) dx`` in the units of ``X``.
     log_normalizer_stderr_ : float
-        Its standard error, from ``8`` independent batches of importance samples.
+        Its standard error, from 8 independent batches of samples (or chains).
         Importance sampling biases log Z low (and likelihoods high); a small
         standard error with a small ``importance_ess_`` is not a small error.
     importance_ess_ : float
         Effective sample size of the pooled importance weights.
+    log_normalizer_khat_ : float
+        Pareto k-hat of the weights' tail: above 0.7 the estimate is unreliable
+        whatever its standard error says.
+    normalizer_ : str
+        Method that produced ``log_normalizer_``.
 
     See Also
     --------
@@ -241,6 +276,7 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         "tol": [Interval(Real, 0, None, closed="left")],
         "likelihood_weight": [Interval(Real, 0, None, closed="left")],
         "n_likelihood_samples": [Interval(Integral, 1, None, closed="left")],
+        "normalizer": [StrOptions({"auto", "gaussian", "mixture", "ais"})],
         "n_importance_samples": [
             Interval(Integral, 2 * N_NORMALIZER_BATCHES, None, closed="left")
         ],
@@ -273,6 +309,7 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         tol=1e-4,
         likelihood_weight=1.0,
         n_likelihood_samples=2048,
+        normalizer="auto",
         n_importance_samples=65536,
         mala_burn_in=200,
         mala_n_steps=100,
@@ -298,6 +335,7 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         self.tol = tol
         self.likelihood_weight = likelihood_weight
         self.n_likelihood_samples = n_likelihood_samples
+        self.normalizer = normalizer
         self.n_importance_samples = n_importance_samples
         self.mala_burn_in = mala_burn_in
         self.mala_n_steps = mala_n_steps
@@ -342,6 +380,7 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
             self.device_ = device
             self.sigma_ = self._resolve_sigma(X, sample_weight)
             self._set_base(X_train, w_train)
+            self._set_mixture(X_train, w_train, rng)
             seed = int(rng.randint(np.iinfo(np.int32).max))
             self.module_ = build_module(self._energy_factory(n_features), seed, device)
             self._train_result = None
@@ -369,9 +408,8 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
             log_normalizer=partial(
                 batch_log_normalizer,
                 self.module_.whitened,
-                StandardNormal(n_features),
+                Gaussian(n_features, device=device),
                 self.n_likelihood_samples,
-                device=device,
             ),
             likelihood_weight=self.likelihood_weight,
             verbose=self.verbose,
@@ -394,7 +432,9 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
                 "converging; consider raising max_iter.",
                 ConvergenceWarning,
             )
-        self._normalize(make_generator(rng, device))
+        self._store_normalizer(
+            self._estimate(self.normalizer, self.n_importance_samples, make_generator(rng, device))
+        )
         return self
 
     def _training_budget(self, n_train):
@@ -465,34 +505,143 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         """Centre in float64 (keeps precision far from the origin), then to the device."""
         return to_tensor(np.asarray(X, dtype=np.float64) - self._mean, self.device_)
 
-    def _normalize(self, generator):
-        estimate = importance_sampling(
-            self.module_.whitened,
-            StandardNormal(self.n_features_in_),
-            self.n_importance_samples,
-            N_NORMALIZER_BATCHES,
-            generator,
-            self.device_,
+    def _set_mixture(self, X, weight, rng):
+        """Fit the mixture proposal: a GaussianMixture of the whitened training data."""
+        n, d = X.shape
+        p = weight / weight.sum()
+        n_fit = min(n, MIXTURE_MAX_ROWS)
+        if np.ptp(weight) == 0 and n_fit == n:
+            idx = np.arange(n)
+        else:  # a weighted subsample stands in for sample_weight, which GMMs lack
+            idx = rng.choice(n, size=n_fit, replace=bool(np.ptp(weight)), p=p)
+        u = (X[idx] - self._mean) @ self._whitening.T
+        n_components = max(1, min(MIXTURE_COMPONENTS, n_fit // (5 * d)))
+        gmm = GaussianMixture(
+            n_components, covariance_type="full", random_state=rng.randint(2**31 - 1)
+        ).fit(u)
+        noise = self.sigma_**2 * self._whitening @ self._whitening.T
+        self._mixture = dict(
+            weights=gmm.weights_,
+            means=gmm.means_,
+            scale_trils=np.linalg.cholesky(gmm.covariances_ + noise),
         )
+
+    def _proposal(self, method):
+        base = Gaussian(self.n_features_in_, device=self.device_)
+        if method == "gaussian":
+            return base
+        mix = self._mixture
+        parts = [
+            Gaussian(self.n_features_in_, m, L, device=self.device_)
+            for m, L in zip(mix["means"], mix["scale_trils"])
+        ]
+        weights = list((1 - DEFENSIVE_WEIGHT) * mix["weights"]) + [DEFENSIVE_WEIGHT]
+        return Mixture(parts + [base], weights)
+
+    def _estimate(self, method, n_samples, generator):
+        """log Z in the units of ``X`` by one method, or by the first reliable one."""
+        if method == "auto":
+            tried = []
+            for method in ("gaussian", "mixture", "ais"):
+                tried.append(self._estimate(method, n_samples, generator))
+                if tried[-1].reliable:
+                    return tried[-1]
+            return min(tried, key=lambda e: (e.khat, e.stderr))
+        energy = self.module_.whitened
+        if method == "ais":
+            n_chains = max(2 * N_NORMALIZER_BATCHES, int(n_samples * AIS_CHAIN_FRACTION))
+            est = annealed_importance_sampling(
+                energy,
+                self._proposal("mixture"),
+                n_chains,
+                AIS_TEMPERATURES,
+                N_NORMALIZER_BATCHES,
+                generator,
+            )
+        else:
+            est = importance_sampling(
+                energy, self._proposal(method), n_samples, N_NORMALIZER_BATCHES, generator, method
+            )
+        return est._replace(log_z=est.log_z - self._log_det_whitening)
+
+    def _store_normalizer(self, estimate):
         if not math.isfinite(estimate.log_z):
             raise FloatingPointError(
                 "The log-normalizer is not finite: the trained network outputs "
                 "non-finite values. Lower learning_rate_init or rescale X."
             )
-        self.log_normalizer_ = estimate.log_z - self._log_det_whitening
+        self.log_normalizer_ = estimate.log_z
         self.log_normalizer_stderr_ = estimate.stderr
         self.importance_ess_ = estimate.ess
-        if (
-            estimate.ess < MIN_ESS_FRACTION * estimate.n_samples
-            or estimate.stderr > MAX_LOG_Z_STDERR
-        ):
+        self.log_normalizer_khat_ = estimate.khat
+        self.normalizer_ = estimate.method
+        if estimate.problems:
             warnings.warn(
-                f"The importance-sampling estimate of log Z may be unreliable: "
-                f"effective sample size {estimate.ess:.1f} of {estimate.n_samples}, "
-                f"standard error {estimate.stderr:.3f} nats. Log-likelihoods are "
-                "then biased high; raise n_importance_samples or sigma.",
+                f"The {estimate.method!r} estimate of log Z may be unreliable: "
+                f"{', '.join(estimate.problems)}. Log-likelihoods are then biased "
+                "high; try estimate_log_normalizer with more samples or another "
+                "method, or a larger sigma.",
                 LogNormalizerWarning,
+                stacklevel=3,
             )
+
+    def estimate_log_normalizer(
+        self, method="auto", n_samples=None, random_state=None, update=False
+    ):
+        """Estimate ``log Z`` afresh, with its diagnostics; refine the fitted one.
+
+        Every method's ``log_z`` is a stochastic lower bound: ``E[exp(log_z)] = Z``,
+        so on average ``log_z`` is below the true value and log-likelihoods that
+        use it are above the model's exact ones. A larger ``n_samples``, a better
+        proposal (``"mixture"``) or annealing (``"ais"``) tightens the bound;
+        the diagnostics say whether it is tight.
+
+        Parameters
+        ----------
+        method : {"auto", "gaussian", "mixture", "ais"}, default="auto"
+            As the ``normalizer`` parameter.
+        n_samples : int, default=None
+            Importance samples (AIS: ``n_samples / 16`` chains); ``None`` uses
+            ``n_importance_samples``.
+        random_state : int, RandomState instance or None, default=None
+            Seeds the samples.
+        update : bool, default=False
+            Also make this the estimate used by :meth:`score_samples` (and update
+            ``log_normalizer_`` and its diagnostics); warns if it is unreliable.
+
+        Returns
+        -------
+        estimate : LogNormalizerEstimate
+            ``log_z`` (in the units of ``X``, as ``log_normalizer_``), ``stderr``,
+            ``ess``, ``khat``, ``n_samples``, ``method`` and ``reliable``.
+
+        Examples
+        --------
+        >>> from skdde import DDEDensity
+        >>> from skdde.datasets import make_eight_gaussians
+        >>> X = make_eight_gaussians(2000, random_state=0)
+        >>> dde = DDEDensity(sigma=0.2, max_iter=20, random_state=0).fit(X)
+        >>> est = dde.estimate_log_normalizer("ais", n_samples=16384, random_state=0)
+        >>> est.method, est.reliable
+        ('ais', True)
+        """
+        check_is_fitted(self)
+        if method not in ("auto", "gaussian", "mixture", "ais"):
+            raise ValueError(
+                f"method must be 'auto', 'gaussian', 'mixture' or 'ais', got {method!r}."
+            )
+        if n_samples is None:
+            n_samples = self.n_importance_samples
+        if not isinstance(n_samples, Integral) or n_samples < 2 * N_NORMALIZER_BATCHES:
+            raise ValueError(
+                f"n_samples must be an int of at least {2 * N_NORMALIZER_BATCHES}, "
+                f"got {n_samples!r}."
+            )
+        generator = make_generator(check_random_state(random_state), self.device_)
+        estimate = self._estimate(method, int(n_samples), generator)
+        if update:
+            self._store_normalizer(estimate)
+        return estimate
 
     def score_samples(self, X):
         """Log-density of the smoothed model ``p~`` at each sample.
@@ -571,10 +720,9 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         generator = make_generator(check_random_state(random_state), self.device_)
         z, stats = sample_energy(
             self.module_.whitened,
-            StandardNormal(self.n_features_in_),
+            Gaussian(self.n_features_in_, device=self.device_),
             n_samples,
             generator=generator,
-            device=self.device_,
             chunk_size=SAMPLE_CHUNK,
             oversampling=SIR_OVERSAMPLING,
             n_burn_in=self.mala_burn_in,

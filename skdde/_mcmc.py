@@ -20,6 +20,35 @@ def _log_proposal(to, frm, grad_frm, h):
     return -(to - mean).square().sum(-1) / (2 * h**2)
 
 
+def mala_step(target, state, h, generator):
+    """One Metropolis-adjusted Langevin step of every chain.
+
+    ``state`` is a tuple ``(z, log_prob(z), grad log_prob(z), *extra)`` and
+    ``target(z)`` returns the same tuple's tail for new points; all entries are
+    carried along per chain, so callers can keep per-point quantities (such as
+    the terms of a tempered density) without recomputing them. The proposal is
+    ``z' = z + h^2/2 grad + h xi``. Returns the new state and the accept mask.
+    """
+    z, logp, grad = state[:3]
+    xi = torch.randn(z.shape, generator=generator, device=z.device, dtype=z.dtype)
+    prop = z + 0.5 * h**2 * grad + h * xi
+    new = (prop, *target(prop))
+    log_alpha = (
+        new[1]
+        - logp
+        + _log_proposal(z, prop, new[2], h)
+        - _log_proposal(prop, z, grad, h)
+    )
+    log_alpha = torch.nan_to_num(log_alpha, nan=-torch.inf)
+    u = torch.rand(log_alpha.shape, generator=generator, device=z.device)
+    accept = torch.log(u) < log_alpha
+    state = tuple(
+        torch.where(accept.view(-1, *[1] * (old.dim() - 1)), fresh, old).detach()
+        for old, fresh in zip(state, new)
+    )
+    return state, accept
+
+
 def mala(
     log_prob,
     z,
@@ -32,9 +61,9 @@ def mala(
 ):
     """Run MALA chains from ``z``; adapt one shared step size during burn-in.
 
-    The proposal is ``z' = z + h^2/2 grad log_prob(z) + h xi``. During burn-in,
-    ``log h`` follows a Robbins-Monro recursion towards ``target_accept``; after it
-    ``h`` is fixed, so the kept steps leave ``exp(log_prob)`` invariant.
+    During burn-in, ``log h`` follows a Robbins-Monro recursion towards
+    ``target_accept``; after it ``h`` is fixed, so the kept steps leave
+    ``exp(log_prob)`` invariant.
 
     Parameters
     ----------
@@ -56,32 +85,22 @@ def mala(
     MALAResult
     """
     h = float(step_size)
-    logp, grad = input_gradient(log_prob, z)
+
+    def target(x):
+        return input_gradient(log_prob, x)
+
+    state = (z, *target(z))
     accepted = {True: [], False: []}
     for t in range(n_burn_in + n_steps):
         burning = t < n_burn_in
-        xi = torch.randn(z.shape, generator=generator, device=z.device, dtype=z.dtype)
-        prop = z + 0.5 * h**2 * grad + h * xi
-        logp_prop, grad_prop = input_gradient(log_prob, prop)
-        log_alpha = (
-            logp_prop
-            - logp
-            + _log_proposal(z, prop, grad_prop, h)
-            - _log_proposal(prop, z, grad, h)
-        )
-        log_alpha = torch.nan_to_num(log_alpha, nan=-torch.inf)
-        u = torch.rand(log_alpha.shape, generator=generator, device=z.device)
-        accept = torch.log(u) < log_alpha
-        z = torch.where(accept[:, None], prop, z).detach()
-        logp = torch.where(accept, logp_prop, logp).detach()
-        grad = torch.where(accept[:, None], grad_prop, grad).detach()
+        state, accept = mala_step(target, state, h, generator)
         rate = accept.double().mean()
         accepted[burning].append(rate)
         if burning:
             h *= float(torch.exp((rate - target_accept) / (t + 1) ** 0.6))
     rate = torch.stack(accepted[False]).mean().item() if n_steps else float("nan")
     burn = torch.stack(accepted[True]).mean().item() if n_burn_in else float("nan")
-    return MALAResult(z, h, rate, burn)
+    return MALAResult(state[0], h, rate, burn)
 
 
 def importance_resample(log_weights, n, generator):
@@ -91,7 +110,7 @@ def importance_resample(log_weights, n, generator):
 
 
 def sample_energy(
-    log_prob, proposal, n_samples, *, generator, device, chunk_size, oversampling, **mala_kw
+    log_prob, proposal, n_samples, *, generator, chunk_size, oversampling, **mala_kw
 ):
     """Samples of ``exp(log_prob)``: importance-resampled proposal draws refined by MALA.
 
@@ -104,7 +123,7 @@ def sample_energy(
     out, stats = [], []
     for start in range(0, n_samples, chunk_size):
         n = min(chunk_size, n_samples - start)
-        z = proposal.sample(oversampling * n, generator, device)
+        z = proposal.sample(oversampling * n, generator)
         log_w = evaluate(log_prob, z) - proposal.log_prob(z)
         z = z[importance_resample(log_w, n, generator)]
         res = mala(log_prob, z, generator=generator, **mala_kw)

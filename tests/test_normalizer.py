@@ -1,14 +1,36 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 
-from skdde._normalizer import StandardNormal, importance_sampling
+from skdde._normalizer import (
+    LogNormalizerEstimate,
+    annealed_importance_sampling,
+    batch_log_normalizer,
+    importance_sampling,
+    pareto_khat,
+)
+from skdde._proposals import Gaussian, Mixture
 
 
-def _run(log_target, d, n=2**14, seed=0):
+def _gaussian_mixture_target(d, seed=0):
+    """A bimodal, anisotropic energy with exact log Z: 3 + log(0.3 N_1 + 0.7 N_2)."""
     g = torch.Generator().manual_seed(seed)
-    return importance_sampling(log_target, StandardNormal(d), n, 8, g, "cpu")
+    m1, m2 = torch.randn(d, generator=g) * 2, torch.randn(d, generator=g) * 2
+    s1 = torch.rand(d, generator=g) * 0.5 + 0.3
+    s2 = torch.rand(d, generator=g) * 1.0 + 0.5
+    c1 = Gaussian(d, m1, torch.diag(s1))
+    c2 = Gaussian(d, m2, torch.diag(s2))
+    mix = Mixture([c1, c2], [0.3, 0.7])
+    return (lambda z: 3.0 + mix.log_prob(z)), 3.0, torch.stack([m1, m2])
+
+
+def _broad_gaussian(d, centres):
+    # moment-matched-ish proposal, like the estimator's base
+    mean = centres.mean(0).double()
+    spread = (centres - mean).double().square().mean(0).sqrt() + 1.5
+    return Gaussian(d, mean, torch.diag(spread))
 
 
 @pytest.mark.parametrize("d", [1, 5, 20])
@@ -19,33 +41,113 @@ def test_gaussian_energy_log_z_within_three_stderr(d):
     def log_target(z):
         return 3.0 - 0.5 * ((z - m) / scale).square().sum(-1)
 
-    est = _run(log_target, d)
+    est = importance_sampling(log_target, Gaussian(d), 2**14, 8, torch.Generator().manual_seed(0))
     exact = 3.0 + 0.5 * d * math.log(2 * math.pi * scale**2)
     assert abs(est.log_z - exact) < 3 * est.stderr + 1e-9
     assert 0 < est.ess <= est.n_samples
+    assert est.khat < 0.5 and est.reliable
+
+
+@pytest.mark.parametrize("method", ["gaussian", "mixture", "ais"])
+@pytest.mark.parametrize("d", [2, 8])
+def test_each_method_within_three_stderr_of_exact_log_z(method, d):
+    # proposals as the estimator builds them: a broad Gaussian, or a mixture of
+    # Gaussians near the modes plus that Gaussian; AIS starts from the mixture
+    log_target, exact, centres = _gaussian_mixture_target(d)
+    base = _broad_gaussian(d, centres)
+    proposal = base
+    if method != "gaussian":
+        proposal = Mixture(
+            [Gaussian(d, c.double(), torch.eye(d, dtype=torch.float64)) for c in centres]
+            + [base],
+            [0.45, 0.45, 0.1],
+        )
+    g = torch.Generator().manual_seed(1)
+    if method == "ais":
+        est = annealed_importance_sampling(log_target, proposal, 2048, 128, 8, g)
+    else:
+        est = importance_sampling(log_target, proposal, 2**15, 8, g, method)
+    assert est.method == method
+    assert abs(est.log_z - exact) < 3 * est.stderr, est
+
+
+def test_ais_beats_plain_importance_sampling_with_a_poor_proposal():
+    # a narrow, anisotropic target under a far too broad proposal
+    d = 10
+    scales = torch.linspace(0.1, 1.0, d)
+
+    def log_target(z):
+        return 2.0 - 0.5 * (z / scales).square().sum(-1)
+
+    exact = 2.0 + 0.5 * d * math.log(2 * math.pi) + torch.log(scales).sum().item()
+    base = Gaussian(d, None, 1.5 * torch.eye(d, dtype=torch.float64))
+    is_ = importance_sampling(log_target, base, 2**14, 8, torch.Generator().manual_seed(0))
+    ais = annealed_importance_sampling(
+        log_target, base, 1024, 256, 8, torch.Generator().manual_seed(0)
+    )
+    assert not is_.reliable  # the diagnostics say so
+    assert abs(ais.log_z - exact) < 3 * ais.stderr, ais
+    assert ais.reliable and abs(ais.log_z - exact) < abs(is_.log_z - exact)
 
 
 def test_exact_proposal_gives_full_ess_and_zero_error():
-    est = _run(lambda z: -0.5 * z.square().sum(-1) + 1.5, 4)
+    g = torch.Generator().manual_seed(0)
+    est = importance_sampling(lambda z: -0.5 * z.square().sum(-1) + 1.5, Gaussian(4), 2**12, 8, g)
     assert est.ess == pytest.approx(est.n_samples)
     assert est.log_z == pytest.approx(1.5 + 2 * math.log(2 * math.pi))
-    assert est.stderr < 1e-9
+    assert est.stderr < 1e-6 and est.reliable
 
 
 def test_poor_proposal_shows_in_diagnostics():
-    # A narrow target far in the tail: few effective samples, a visible stderr.
-    est = _run(lambda z: -0.5 * ((z - 3.0) / 0.1).square().sum(-1), 2)
+    # A narrow target far in the tail: few effective samples, a heavy weight tail.
+    g = torch.Generator().manual_seed(0)
+    est = importance_sampling(
+        lambda z: -0.5 * ((z - 3.0) / 0.1).square().sum(-1), Gaussian(2), 2**14, 8, g
+    )
     assert est.ess < 0.01 * est.n_samples
+    assert est.khat > 0.7
+    assert not est.reliable
+    assert any("k-hat" in p for p in est.problems)
+
+
+def test_pareto_khat_orders_tails_and_handles_degenerate_weights():
+    rng = np.random.default_rng(0)
+    light = pareto_khat(rng.normal(size=10000) * 0.3)
+    heavy = pareto_khat(rng.normal(size=10000) * 3.0)
+    assert light < 0.5 < 0.7 < heavy
+    assert pareto_khat(np.zeros(100)) == -math.inf
+    with_zeros = rng.normal(size=3000)
+    with_zeros[::3] = -np.inf
+    assert math.isfinite(pareto_khat(with_zeros))
+
+
+def test_estimate_problems_name_the_numbers():
+    est = LogNormalizerEstimate(0.0, 0.5, 3.0, 0.9, 1000, "gaussian")
+    text = " ".join(est.problems)
+    assert "3.0 of 1000" in text and "0.500" in text and "0.90" in text
+
+
+def test_gaussian_and_mixture_log_prob_integrate_to_one_and_sample_consistently():
+    d = 2
+    L = torch.tensor([[1.0, 0.0], [0.5, 0.3]], dtype=torch.float64)
+    mix = Mixture([Gaussian(d, torch.tensor([1.0, -1.0]), L), Gaussian(d)], [0.2, 0.8])
+    grid = torch.linspace(-8, 8, 401)
+    xx, yy = torch.meshgrid(grid, grid, indexing="ij")
+    pts = torch.stack([xx.ravel(), yy.ravel()], -1)
+    cell = (grid[1] - grid[0]).item() ** 2
+    assert mix.log_prob(pts).exp().sum().item() * cell == pytest.approx(1.0, abs=1e-3)
+    z = mix.sample(20000, torch.Generator().manual_seed(0))
+    assert z.dtype == torch.float32
+    expected_mean = 0.2 * torch.tensor([1.0, -1.0])
+    assert torch.allclose(z.mean(0), expected_mean, atol=0.03)
 
 
 def test_batch_log_normalizer_gradient_is_that_of_log_z():
     # target exp(-c ||z||^2 / 2) in d dims: log Z = d/2 log(2 pi / c), d/dc = -d / (2c)
-    from skdde._normalizer import batch_log_normalizer
-
     d, c = 3, torch.tensor(1.3, requires_grad=True)
     g = torch.Generator().manual_seed(0)
     log_z, ess = batch_log_normalizer(
-        lambda z: -0.5 * c * z.square().sum(-1), StandardNormal(d), 200_000, g, "cpu"
+        lambda z: -0.5 * c * z.square().sum(-1), Gaussian(d), 200_000, g
     )
     (grad,) = torch.autograd.grad(log_z, c)
     assert log_z.item() == pytest.approx(0.5 * d * math.log(2 * math.pi / 1.3), abs=0.01)

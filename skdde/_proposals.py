@@ -1,0 +1,85 @@
+"""Proposal densities for importance sampling, AIS and MCMC starts.
+
+Each proposal samples float32 points (the networks' dtype) on its own device and
+evaluates its normalized log-density in float64, differentiably in ``z``.
+"""
+
+import math
+
+import torch
+
+
+class Gaussian:
+    """``N(mean, L L^T)``; the standard normal when both are omitted.
+
+    Parameters
+    ----------
+    n_features : int
+        Dimension.
+    mean : Tensor of shape (d,), default=None
+        Zero when omitted.
+    scale_tril : Tensor of shape (d, d), default=None
+        Lower-triangular Cholesky factor ``L`` of the covariance; identity when
+        omitted.
+    device : str or torch.device, default="cpu"
+    """
+
+    def __init__(self, n_features, mean=None, scale_tril=None, device="cpu"):
+        self.n_features = n_features
+        kw = dict(dtype=torch.float64, device=device)
+        self.mean = torch.zeros(n_features, **kw) if mean is None else torch.as_tensor(mean, **kw)
+        self.scale_tril = None if scale_tril is None else torch.as_tensor(scale_tril, **kw)
+        self._log_det = 0.0
+        if self.scale_tril is not None:
+            self._log_det = float(torch.log(torch.diagonal(self.scale_tril)).sum())
+
+    @property
+    def device(self):
+        return self.mean.device
+
+    def sample(self, n, generator):
+        eps = torch.randn(n, self.n_features, generator=generator, device=self.device)
+        z = eps.double() if self.scale_tril is None else eps.double() @ self.scale_tril.T
+        return (z + self.mean).float()
+
+    def log_prob(self, z):
+        r = z.double() - self.mean
+        if self.scale_tril is not None:
+            r = torch.linalg.solve_triangular(self.scale_tril, r.T, upper=False).T
+        const = 0.5 * self.n_features * math.log(2 * math.pi) + self._log_det
+        return -0.5 * r.square().sum(-1) - const
+
+
+class Mixture:
+    """A finite mixture of proposals, e.g. Gaussians plus a defensive component.
+
+    Parameters
+    ----------
+    components : list of proposals
+        Objects with ``sample(n, generator)`` and ``log_prob(z)``, on one device.
+    weights : sequence of float
+        Mixing weights; normalized here.
+    """
+
+    def __init__(self, components, weights):
+        self.components = list(components)
+        self.n_features = self.components[0].n_features
+        w = torch.as_tensor(weights, dtype=torch.float64, device=self.device)
+        self.log_weights = torch.log(w / w.sum())
+
+    @property
+    def device(self):
+        return self.components[0].device
+
+    def sample(self, n, generator):
+        counts = torch.bincount(
+            torch.multinomial(self.log_weights.exp(), n, replacement=True, generator=generator),
+            minlength=len(self.components),
+        ).tolist()
+        z = torch.cat([c.sample(k, generator) for c, k in zip(self.components, counts)])
+        # shuffle so that batches of the output are draws from the whole mixture
+        return z[torch.randperm(n, generator=generator, device=self.device)]
+
+    def log_prob(self, z):
+        parts = torch.stack([c.log_prob(z) for c in self.components], -1)
+        return torch.logsumexp(parts + self.log_weights, -1)

@@ -2,13 +2,14 @@
 
 A DDE's energy is written on a Gaussian base::
 
-    s(x) = h(u) - ||u||^2 / 2,    u = W (x - mean)
+    s(x) = h(u) - u^T P u / 2,    u = W (x - mean)
 
-with ``W`` a fixed whitening matrix and ``h`` a network. Networks built from
+with ``W`` a fixed whitening matrix, ``P`` the precision of the Gaussian part
+(the identity at the final noise level) and ``h`` a network. Networks built from
 Linear layers and Lipschitz activations grow at most linearly, so the quadratic
 term dominates far from the data: exp(s) is integrable for every parameter value,
 and importance weights exp(s) / N(u; 0, I) = exp(h(u)) (up to a constant) have
-finite variance under the standard-normal proposal.
+finite variance under the proposal ``N(0, P^-1)``.
 """
 
 import math
@@ -61,7 +62,7 @@ class ResidualMLP(nn.Module):
 
 
 class GaussianBaseEnergy(nn.Module):
-    """``s(x) = h(W x) - ||W x||^2 / 2`` on centred input ``x``.
+    """``s(x) = h(W x) - (W x)^T P (W x) / 2`` on centred input ``x``.
 
     Parameters
     ----------
@@ -69,16 +70,24 @@ class GaussianBaseEnergy(nn.Module):
         Maps ``(n, d)`` whitened points to ``(n,)`` or ``(n, 1)`` values ``h``.
     whitening : Tensor of shape (d, d)
         Fixed matrix ``W``; stored as a buffer, not trained.
+
+    The precision ``P`` of the Gaussian part, in whitened units, is a buffer too:
+    the identity, or that of the moment-matched Gaussian at another noise level
+    (see :meth:`set_precision`), so that ``h`` only models what is not Gaussian.
     """
 
     def __init__(self, net, whitening):
         super().__init__()
         self.net = net
         self.register_buffer("whitening", whitening)
+        self.register_buffer("precision", torch.eye(whitening.shape[0], dtype=whitening.dtype))
+
+    def set_precision(self, precision):
+        self.precision.copy_(torch.as_tensor(precision, dtype=self.precision.dtype))
 
     def whitened(self, u):
         """Energy as a function of the whitened point ``u``."""
-        return self.net(u).reshape(u.shape[0]) - 0.5 * u.square().sum(-1)
+        return self.net(u).reshape(u.shape[0]) - 0.5 * ((u @ self.precision) * u).sum(-1)
 
     def forward(self, x):
         return self.whitened(x @ self.whitening.T)

@@ -37,6 +37,8 @@ class TrainResult:
     n_steps: int = 0
     converged: bool = False
     interrupted: bool = False
+    sigma_path: list = field(default_factory=list)
+    sigma_path_scores: list = field(default_factory=list)
 
 
 def sigma_schedule(sigma, sigma_start, n_epochs, annealing_fraction):
@@ -55,6 +57,16 @@ def sigma_schedule(sigma, sigma_start, n_epochs, annealing_fraction):
         else sigma
         for e in range(n_epochs)
     ]
+
+
+def sigma_path(sigma_start, sigma_min, n_epochs):
+    """Per-epoch noise levels for a search: ``sigma_start / 1.1^k`` down to
+    ``sigma_min``, each level held for an equal share of ``n_epochs`` (at least one)."""
+    levels = [sigma_start]
+    while levels[-1] / 1.1 > sigma_min:
+        levels.append(levels[-1] / 1.1)
+    per_level = max(1, n_epochs // len(levels))
+    return [s for s in levels for _ in range(per_level)]
 
 
 def learning_rate_factor(schedule, progress):
@@ -95,6 +107,10 @@ def train(
     generator,
     log_normalizer=None,
     likelihood_weight=0.0,
+    validation_score=None,
+    sigma_search=False,
+    n_stages_no_change=5,
+    on_sigma=None,
     verbose=0,
     result=None,
 ):
@@ -102,9 +118,20 @@ def train(
 
     With ``early_stopping``, the best weights at the final sigma (by held-out loss)
     are restored at the end. At the final sigma, ``likelihood_weight`` adds
-    :func:`likelihood_loss` on the noisy points, with ``log_normalizer(generator)``
-    giving a differentiable log Z estimate and its ESS. ``loss_curve`` records the
+    :func:`likelihood_loss` on the noisy points, with ``log_normalizer(generator,
+    sigma)`` giving a differentiable log Z estimate and its ESS. ``loss_curve`` records the
     denoising loss alone. Pass a previous ``result`` to extend its curves.
+
+    Held-out epochs are judged by ``validation_score(sigma)`` (higher is better,
+    ``None`` when it cannot be judged), by default minus the held-out denoising
+    loss with fixed noise. With ``sigma_search``, each noise level of ``sigmas``
+    is a stage of a search: its last epoch's score is recorded in
+    ``result.sigma_path(_scores)``, training stops after ``n_stages_no_change``
+    stages without a better one, and the weights of the best stage are restored.
+    Every stage is then a candidate final model, so the likelihood term acts at
+    every sigma.
+    ``on_sigma(sigma)`` is called before each epoch whose noise level differs
+    from the previous one's (the estimator moves the energy's Gaussian part).
     """
     result = TrainResult() if result is None else result
     result.converged = result.interrupted = False
@@ -112,9 +139,11 @@ def train(
     steps_per_epoch = math.ceil(n / batch_size)
     total_steps = steps_per_epoch * len(sigmas)
     eps_val = None
-    if early_stopping:
+    likelihood = bool(likelihood_weight) and log_normalizer is not None
+    if (early_stopping or sigma_search) and validation_score is None:
         eps_val = torch.randn(x_val.shape, generator=generator, device=device)
-    best_state = start_state = None
+    best_state = start_state = best_stage_state = None
+    best_stage, stages_no_change = -math.inf, 0
     no_improve, retries, lr_scale = 0, 0, 1.0
     best = math.inf
     optimizer = torch.optim.Adam(module.parameters(), lr=learning_rate_init)
@@ -123,6 +152,8 @@ def train(
     try:
         while epoch < len(sigmas):
             sigma = sigmas[epoch]
+            if on_sigma is not None and (epoch == 0 or sigmas[epoch - 1] != sigma):
+                on_sigma(sigma)
             start_state = copy.deepcopy(module.state_dict())
             module.train()
             running = torch.zeros((), device=device)
@@ -136,8 +167,8 @@ def train(
                 eps = torch.randn(xb.shape, generator=generator, device=device)
                 loss, s = denoising_loss(module, xb, eps, sigma, weight[idx], return_energy=True)
                 objective = loss
-                if likelihood_weight and log_normalizer is not None and sigma == sigmas[-1]:
-                    log_z, ess = log_normalizer(generator)
+                if likelihood and (sigma_search or sigma == sigmas[-1]):
+                    log_z, ess = log_normalizer(generator, sigma)
                     nll = likelihood_loss(s, log_z, weight[idx]).float()
                     nll = torch.where(ess >= MIN_LIKELIHOOD_ESS, nll, torch.zeros_like(nll))
                     objective = loss + likelihood_weight * nll
@@ -168,14 +199,31 @@ def train(
             result.n_steps += steps_per_epoch
             epoch += 1
             final_sigma = epoch == len(sigmas) or sigma == sigmas[-1]
-            if early_stopping:
+            stage_end = sigma_search and (epoch == len(sigmas) or sigmas[epoch] != sigma)
+            if (early_stopping and final_sigma and not sigma_search) or stage_end:
                 module.eval()
-                score = -validation_loss(module, x_val, eps_val, sigma, weight_val)
+                if validation_score is not None:
+                    score = validation_score(sigma)
+                    score = math.nan if score is None else score
+                else:
+                    score = -validation_loss(module, x_val, eps_val, sigma, weight_val)
                 result.validation_scores.append(score)
-                current = -score
+                current = -score if score == score else math.inf  # NaN: no improvement
+            elif early_stopping or sigma_search:  # an epoch of annealing: not judged
+                result.validation_scores.append(math.nan)
             else:
                 current = epoch_loss
-            if not final_sigma:
+            if stage_end:
+                result.sigma_path.append(sigma)
+                result.sigma_path_scores.append(score)
+                stages_no_change += 1
+                if -current > best_stage:
+                    best_stage, stages_no_change = -current, 0
+                    best_stage_state = copy.deepcopy(module.state_dict())
+                if stages_no_change >= n_stages_no_change:
+                    _update_bar(bar, result)
+                    break
+            if not final_sigma or sigma_search:
                 _update_bar(bar, result)
                 continue
             no_improve = no_improve + 1 if current > best - tol else 0
@@ -201,10 +249,13 @@ def train(
             bar.close()
     if best_state is not None:
         module.load_state_dict(best_state)
+    if best_stage_state is not None:
+        module.load_state_dict(best_stage_state)
     result.best_loss = min(result.loss_curve, default=math.inf)
     if early_stopping and result.validation_scores:
+        finite = [v for v in result.validation_scores if v == v]
         result.best_validation_score = -best if math.isfinite(best) else max(
-            result.validation_scores
+            finite, default=math.nan
         )
     module.eval()
     return result

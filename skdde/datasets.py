@@ -20,6 +20,8 @@ __all__ = [
     "make_moons",
     "make_rings",
     "make_two_spirals",
+    "random_gaussian_mixture",
+    "rotated_gaussian",
 ]
 
 
@@ -103,6 +105,53 @@ def eight_gaussians_1d(spacing=2.0, std=0.25):
     GaussianMixtureDensity
     """
     return _isotropic(spacing * (np.arange(8) - 3.5)[:, None], std)
+
+
+def random_gaussian_mixture(
+    n_components=4, n_features=10, *, std=0.5, spread=1.5, random_state=0
+):
+    """Equal isotropic Gaussians with means drawn from ``N(0, spread^2 I)``.
+
+    With the defaults, the 10-D truth case of the test suite: four Gaussians of
+    std 0.5, means ~ N(0, 1.5^2 I).
+
+    Returns
+    -------
+    GaussianMixtureDensity
+
+    Examples
+    --------
+    >>> from skdde.datasets import random_gaussian_mixture
+    >>> random_gaussian_mixture().means.shape
+    (4, 10)
+    """
+    rng = check_random_state(random_state)
+    return _isotropic(rng.normal(0, spread, size=(n_components, n_features)), std)
+
+
+def rotated_gaussian(n_features=20, *, scales=(0.1, 10.0), shift=5.0, random_state=0):
+    """A Gaussian with a random rotation, log-spaced scales and a shifted mean.
+
+    The standard deviations along the rotated axes run log-evenly from
+    ``scales[0]`` to ``scales[1]``; the mean is drawn from ``N(0, shift^2 I)``.
+    With the defaults, the 20-D truth case of the test suite: badly conditioned
+    (condition number 10^4) and far from the origin.
+
+    Returns
+    -------
+    GaussianMixtureDensity
+
+    Examples
+    --------
+    >>> from skdde.datasets import rotated_gaussian
+    >>> rotated_gaussian().covariances.shape
+    (1, 20, 20)
+    """
+    rng = check_random_state(random_state)
+    rot, _ = np.linalg.qr(rng.normal(size=(n_features, n_features)))
+    std = np.geomspace(scales[0], scales[1], n_features)
+    cov = (rot * std**2) @ rot.T
+    return GaussianMixtureDensity(rng.normal(0, shift, size=(1, n_features)), cov[None])
 
 
 def make_eight_gaussians(n_samples=1000, *, radius=2.0, std=0.1, random_state=None):

@@ -84,16 +84,30 @@ def _fake(method, reliable):
     return LogNormalizerEstimate(1.0, 0.01, 1000.0, khat, 4096, method)
 
 
-def test_auto_takes_the_first_reliable_method_in_order_of_cost(fitted, monkeypatch):
+@pytest.mark.parametrize("reliable, expected", [
+    ({"gaussian", "mixture"}, "mixture"),  # both fine: the larger log Z (a lower bound)
+    ({"gaussian"}, "gaussian"),
+    (set(), "ais"),
+])
+def test_auto_prefers_the_tighter_reliable_bound_and_ais_last(
+    fitted, monkeypatch, reliable, expected
+):
     calls = []
 
     def fake_is(energy, proposal, n, k, g, method="gaussian"):
         calls.append(method)
-        return _fake(method, reliable=method == "mixture")
+        log_z = {"gaussian": 1.0, "mixture": 1.2}[method]
+        return _fake(method, method in reliable)._replace(log_z=log_z)
+
+    def fake_ais(*args, **kwargs):
+        calls.append("ais")
+        return _fake("ais", True)
 
     monkeypatch.setattr(density_module, "importance_sampling", fake_is)
+    monkeypatch.setattr(density_module, "annealed_importance_sampling", fake_ais)
     est = fitted.estimate_log_normalizer("auto")
-    assert est.method == "mixture" and calls == ["gaussian", "mixture"]
+    assert est.method == expected
+    assert calls == ["gaussian", "mixture"] + (["ais"] if not reliable else [])
 
 
 def test_auto_falls_back_to_the_smallest_khat_and_fit_warns(eight, monkeypatch):
@@ -115,3 +129,37 @@ def test_no_warning_when_the_estimate_is_reliable(eight):
         warnings.simplefilter("error", LogNormalizerWarning)
         est = DDEDensity(sigma=0.3, random_state=0, **dict(SMALL, max_iter=5)).fit(eight[1])
     assert est.log_normalizer_khat_ <= 0.7
+
+
+# --- sigma="auto" -------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def auto_fit(eight):
+    est = DDEDensity(sigma="auto", random_state=0, **dict(SMALL, max_iter=60))
+    return _quiet_fit(est, eight[1])
+
+
+def test_auto_sigma_keeps_the_best_stage_of_its_path(auto_fit):
+    path, scores = auto_fit.sigma_path_, auto_fit.sigma_path_scores_
+    assert len(path) == len(scores) >= 2
+    assert np.all(np.diff(path) < 0)  # annealed from large to small
+    assert path[0] == pytest.approx(np.sqrt(auto_fit._cov.diagonal().mean()), rel=1e-6)
+    assert auto_fit.sigma_ == path[np.nanargmax(scores)]
+
+
+def test_auto_sigma_beats_an_oversmoothed_fixed_sigma_on_held_out_data(auto_fit, eight):
+    g, X = eight
+    X_test = g.sample(3000, random_state=7)
+    wide = _quiet_fit(DDEDensity(sigma=1.0, random_state=0, **dict(SMALL, max_iter=60)), X)
+    assert auto_fit.score(X_test) > wide.score(X_test) + 0.5
+    assert auto_fit.score(X_test) <= g.log_density(X_test).mean() + 0.05  # Gibbs
+
+
+def test_auto_sigma_is_reproducible_and_holds_out_data_without_early_stopping(eight):
+    params = dict(SMALL, max_iter=8, early_stopping=False)
+    a = _quiet_fit(DDEDensity(sigma="auto", random_state=3, **params), eight[1][:500])
+    b = _quiet_fit(DDEDensity(sigma="auto", random_state=3, **params), eight[1][:500])
+    np.testing.assert_array_equal(a.sigma_path_scores_, b.sigma_path_scores_)
+    assert a.sigma_ == b.sigma_ and np.isfinite(a.sigma_path_scores_).any()
+    with pytest.raises(ValueError, match="sigma='auto'"):
+        DDEDensity(sigma="auto", **params).fit(eight[1][:2])  # 1 left to train on

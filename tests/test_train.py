@@ -73,7 +73,7 @@ def test_training_improves_the_validation_loss_and_keeps_the_best():
 
 def test_likelihood_term_is_skipped_when_its_importance_batch_is_degenerate():
     # A log Z estimate with ESS 0 and a NaN value must not reach the weights.
-    def bad_log_normalizer(generator):
+    def bad_log_normalizer(generator, sigma):
         return torch.tensor(math.nan, dtype=torch.float64, requires_grad=True), torch.tensor(0.0)
 
     torch.manual_seed(0)

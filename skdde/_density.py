@@ -432,53 +432,59 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
             self._tensor(X[val_idx]),
             to_tensor(sample_weight[val_idx], device),
         )
+        batch_size, max_iter = self._training_budget(len(train_idx))
         train_kw = dict(
-            batch_size=None,
+            batch_size=batch_size,
             learning_rate_init=self.learning_rate_init,
             learning_rate=self.learning_rate,
             n_iter_no_change=self.n_iter_no_change,
             tol=self.tol,
             generator=generator,
-            verbose=self.verbose,
-            on_sigma=self._set_sigma,
-        )
-        train_kw["batch_size"], max_iter = self._training_budget(len(train_idx))
-        train_kw.update(
             log_normalizer=self._batch_log_normalizer(),
             likelihood_weight=self.likelihood_weight,
             validation_score=self._validation_score(data[2], data[3], generator),
+            on_sigma=self._set_sigma,
+            verbose=self.verbose,
         )
 
         sigma_start = None if warm else self.sigma_start  # annealing happens once
         if sigma_start == "auto" or (self.sigma == "auto" and sigma_start is None):
             sigma_start = _data_scale(X_train, w_train)
-        if self.sigma == "auto" and not warm:
-            n_epochs = self._search_sigma(data, sigma_start, max_iter, train_kw)
+        result, searched = self._train_result, self.sigma == "auto" and not warm
+        if searched:
+            n_epochs, learning_rate = self._search_sigma(data, sigma_start, max_iter, train_kw)
             sigma_start, max_iter = None, max(1, max_iter - n_epochs)
-        sigmas = sigma_schedule(self.sigma_, sigma_start, max_iter, self.annealing_fraction)
-        result = train(
-            self.module_,
-            *data,
-            sigmas=sigmas,
-            early_stopping=self.early_stopping,
-            result=self._train_result,
-            **train_kw,
-        )
+            # go on from the best stage's learning rate: a restart at the initial
+            # rate knocked a tuned small-sigma model far off (measured)
+            train_kw["learning_rate_init"] = learning_rate
+            result = self._train_result
+        if not (searched and result.interrupted):  # Ctrl-C in the search ends the fit
+            sigmas = sigma_schedule(
+                self.sigma_, sigma_start, max_iter, self.annealing_fraction
+            )
+            result = train(
+                self.module_,
+                *data,
+                sigmas=sigmas,
+                early_stopping=self.early_stopping,
+                result=result,
+                **train_kw,
+            )
         self._train_result = result
         self.n_iter_ = result.n_iter
         self.n_steps_ = result.n_steps
         self.loss_curve_ = result.loss_curve
         self.best_loss_ = result.best_loss
         self.converged_ = result.converged
-        if self.early_stopping:
+        if self.early_stopping or self.sigma == "auto":
             self.validation_scores_ = result.validation_scores
             self.best_validation_score_ = result.best_validation_score
         else:
             self.validation_scores_ = self.best_validation_score_ = None
         if not (result.converged or result.interrupted):
             warnings.warn(
-                f"DDEDensity stopped after {len(sigmas)} epochs (max_iter) without "
-                "converging; consider raising max_iter.",
+                f"DDEDensity stopped after {result.n_iter} epochs (max_iter) "
+                "without converging; consider raising max_iter.",
                 ConvergenceWarning,
             )
         self._store_normalizer(
@@ -490,8 +496,9 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         """sigma="auto": anneal down a path of noise levels, judging each stage by
         the normalized log-likelihood of the validation split; keep the best.
 
-        Returns the epochs spent; sets ``sigma_``, ``sigma_path_`` and
-        ``sigma_path_scores_`` and leaves the best stage's weights in ``module_``.
+        Returns the epochs spent and the learning rate at the best stage; sets
+        ``sigma_``, ``sigma_path_`` and ``sigma_path_scores_`` and leaves the best
+        stage's weights in ``module_``.
         """
         sigma_min = self.sigma_
         n_epochs = max(1, int(self.annealing_fraction * max_iter))
@@ -508,6 +515,9 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         self._train_result = result
         self.sigma_path_ = np.array(result.sigma_path)
         self.sigma_path_scores_ = np.array(result.sigma_path_scores)
+        if not len(self.sigma_path_):  # interrupted within the first stage
+            self.sigma_ = float(path[0])
+            return result.n_iter, self.learning_rate_init
         if np.isnan(self.sigma_path_scores_).all():
             warnings.warn(
                 "sigma='auto' could not normalize any stage of the sigma path "
@@ -515,10 +525,11 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
                 LogNormalizerWarning,
                 stacklevel=3,
             )
-            self.sigma_ = float(self.sigma_path_[-1])
+            best = -1
         else:
-            self.sigma_ = float(self.sigma_path_[np.nanargmax(self.sigma_path_scores_)])
-        return result.n_iter
+            best = int(np.nanargmax(self.sigma_path_scores_))
+        self.sigma_ = float(self.sigma_path_[best])
+        return result.n_iter, result.sigma_path_learning_rates[best]
 
     def _validation_score(self, x_val, w_val, generator):
         """``f(sigma)``: mean held-out log-likelihood of the current model of ``p~``
@@ -857,7 +868,7 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         generator = make_generator(check_random_state(random_state), self.device_)
         z, stats = sample_energy(
             self.module_.whitened,
-            Gaussian(self.n_features_in_, device=self.device_),
+            self._proposal("gaussian"),
             n_samples,
             generator=generator,
             chunk_size=SAMPLE_CHUNK,

@@ -39,6 +39,7 @@ class TrainResult:
     interrupted: bool = False
     sigma_path: list = field(default_factory=list)
     sigma_path_scores: list = field(default_factory=list)
+    sigma_path_learning_rates: list = field(default_factory=list)
 
 
 def sigma_schedule(sigma, sigma_start, n_epochs, annealing_fraction):
@@ -125,11 +126,12 @@ def train(
     Held-out epochs are judged by ``validation_score(sigma)`` (higher is better,
     ``None`` when it cannot be judged), by default minus the held-out denoising
     loss with fixed noise. With ``sigma_search``, each noise level of ``sigmas``
-    is a stage of a search: its last epoch's score is recorded in
-    ``result.sigma_path(_scores)``, training stops after ``n_stages_no_change``
-    stages without a better one, and the weights of the best stage are restored.
-    Every stage is then a candidate final model, so the likelihood term acts at
-    every sigma.
+    is a stage of a search: its last epoch's score (and learning rate) is
+    recorded in ``result.sigma_path(_scores, _learning_rates)``, training stops
+    after ``n_stages_no_change`` stages without a better one, and the weights of
+    the best stage are restored.
+    Every stage is then a candidate final model, so the likelihood term acts in
+    the last epoch of every stage.
     ``on_sigma(sigma)`` is called before each epoch whose noise level differs
     from the previous one's (the estimator moves the energy's Gaussian part).
     """
@@ -158,6 +160,12 @@ def train(
             module.train()
             running = torch.zeros((), device=device)
             first = None
+            # a search ends each stage with the likelihood term (every stage is a
+            # candidate model); otherwise it acts at the final sigma
+            stage_last = epoch + 1 == len(sigmas) or sigmas[epoch + 1] != sigma
+            use_likelihood = likelihood and (
+                stage_last if sigma_search else sigma == sigmas[-1]
+            )
             perm = torch.randperm(n, generator=generator, device=device)
             for idx in perm.split(batch_size):
                 factor = learning_rate_factor(learning_rate, step / total_steps)
@@ -167,7 +175,7 @@ def train(
                 eps = torch.randn(xb.shape, generator=generator, device=device)
                 loss, s = denoising_loss(module, xb, eps, sigma, weight[idx], return_energy=True)
                 objective = loss
-                if likelihood and (sigma_search or sigma == sigmas[-1]):
+                if use_likelihood:
                     log_z, ess = log_normalizer(generator, sigma)
                     nll = likelihood_loss(s, log_z, weight[idx]).float()
                     nll = torch.where(ess >= MIN_LIKELIHOOD_ESS, nll, torch.zeros_like(nll))
@@ -216,6 +224,7 @@ def train(
             if stage_end:
                 result.sigma_path.append(sigma)
                 result.sigma_path_scores.append(score)
+                result.sigma_path_learning_rates.append(optimizer.param_groups[0]["lr"])
                 stages_no_change += 1
                 if -current > best_stage:
                     best_stage, stages_no_change = -current, 0

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from skdde._train import learning_rate_factor, sigma_schedule, train
+from skdde._train import learning_rate_factor, sigma_path, sigma_schedule, train
 
 
 def test_sigma_schedule_divides_by_1_1_down_to_sigma():
@@ -18,6 +18,15 @@ def test_sigma_schedule_divides_by_1_1_down_to_sigma():
 def test_no_annealing_without_a_larger_start():
     assert sigma_schedule(0.1, None, 5, 0.5) == [0.1] * 5
     assert sigma_schedule(0.1, 0.05, 5, 0.5) == [0.1] * 5
+
+
+def test_sigma_path_holds_each_level_for_an_equal_share():
+    path = sigma_path(1.0, 0.5, 40)
+    levels = sorted(set(path), reverse=True)
+    assert levels[0] == 1.0 and levels[-1] / 1.1 <= 0.5 < levels[-1]
+    assert all(path.count(v) == path.count(1.0) for v in levels)
+    assert path == sorted(path, reverse=True)
+    assert len(sigma_path(1.0, 0.01, 3)) == len(set(sigma_path(1.0, 0.01, 3)))  # >= 1 each
 
 
 def test_learning_rate_schedules():
@@ -65,7 +74,7 @@ class _Small(torch.nn.Module):
 
 def test_training_improves_the_validation_loss_and_keeps_the_best():
     torch.manual_seed(0)
-    res = _fit(_Small(), sigmas=[0.5] * 30)
+    res = _fit(_Small(), sigmas=[0.5] * 30)  # judged by the held-out denoising loss
     assert res.n_iter == len(res.loss_curve) == len(res.validation_scores)
     assert res.best_validation_score == max(res.validation_scores)
     assert res.best_validation_score > res.validation_scores[0]
@@ -82,3 +91,40 @@ def test_likelihood_term_is_skipped_when_its_importance_batch_is_degenerate():
                likelihood_weight=1.0)
     assert res.n_iter == 5
     assert all(torch.isfinite(p).all() for p in module.parameters())
+
+
+def test_sigma_search_scores_each_stage_and_restores_the_best():
+    # a scripted validation score peaking at the third stage: that stage is kept,
+    # and the search stops n_stages_no_change stages later
+    peak = [0.8, 0.4, 0.2, 0.1, 0.05, 0.025, 0.0125]
+    levels = [0.8 / 2**k for k in range(7)]
+    snapshots, on_sigma = {}, []
+
+    def score(sigma):
+        snapshots[sigma] = [p.detach().clone() for p in module.parameters()]
+        return -abs(math.log(sigma / 0.2))
+
+    torch.manual_seed(0)
+    module = _Small()
+    res = _fit(module, sigmas=[s for s in levels for _ in range(2)], validation_score=score,
+               sigma_search=True, n_stages_no_change=2, on_sigma=on_sigma.append)
+    assert res.sigma_path == peak[:5] and res.sigma_path_scores[2] == 0.0
+    assert on_sigma == peak[:5]  # called once per new level
+    assert res.n_iter == 10 and len(res.validation_scores) == 10
+    assert math.isnan(res.validation_scores[0])  # not a stage end: not judged
+    for p, q in zip(module.parameters(), snapshots[0.2]):
+        assert torch.equal(p, q)
+
+
+def test_unjudged_epochs_neither_improve_nor_stop_training_alone():
+    # a validation score that can never be computed must not end training early
+    torch.manual_seed(0)
+    res = _fit(_Small(), sigmas=[0.5] * 6, validation_score=lambda s: None,
+               n_iter_no_change=3)
+    assert not res.converged and res.n_iter == 6
+    assert all(math.isnan(v) for v in res.validation_scores)
+    # once an epoch was judged, unjudged ones count as epochs without improvement
+    scores = iter([1.0] + [None] * 10)
+    res = _fit(_Small(), sigmas=[0.5] * 8, validation_score=lambda s: next(scores),
+               n_iter_no_change=3)
+    assert res.converged and res.n_iter == 4 and res.best_validation_score == 1.0

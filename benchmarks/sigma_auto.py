@@ -8,9 +8,12 @@ training part (the same kind of split ``sigma="auto"`` holds out), then refits t
 best on all of it. Known-density rows print the exact smoothed and clean test
 log-likelihoods. Default settings otherwise, one torch thread.
 
-    python benchmarks/sigma_auto.py > benchmarks/sigma_auto_output.txt
+    python benchmarks/sigma_auto.py [DATA ...] > benchmarks/sigma_auto_output.txt
+
+Optional arguments keep only the data sets whose names start with them.
 """
 
+import sys
 import time
 import warnings
 
@@ -47,11 +50,13 @@ def mean_se(v):
     return v.mean(), v.std() / np.sqrt(len(v))
 
 
-def main():
+def main(prefixes=()):
     print(f"torch threads: {torch.get_num_threads()}; grid = scale * {GRID}")
     print(f"{'data':>15s} {'method':>6s} {'sigma':>7s} {'test ll':>8s} {'+-':>5s} "
           f"{'seconds':>7s}  reference")
     for name, X, g in datasets():
+        if prefixes and not name.startswith(tuple(prefixes)):
+            continue
         X_train, X_test = train_test_split(X, test_size=0.2, random_state=0)
         if g is None:  # standardize on the training part only
             scaler = StandardScaler().fit(X_train)
@@ -81,4 +86,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

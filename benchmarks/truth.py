@@ -6,9 +6,13 @@ smoothed one (the test allows 0.15, 0.6 and 0.5 nats), its margin below the exac
 clean one (Gibbs: must not be negative beyond the error bars), the normalizer and
 its diagnostics, and the fit time, on one torch thread.
 
-    python benchmarks/truth.py > benchmarks/truth_output.txt
+    python benchmarks/truth.py [N_TRAIN] > benchmarks/truth_output.txt
+
+``N_TRAIN`` (default 20000) changes the training set size; the output of
+``python benchmarks/truth.py 3000`` is in ``benchmarks/truth_3000_output.txt``.
 """
 
+import sys
 import time
 import warnings
 
@@ -26,13 +30,13 @@ CASES = {
 }
 
 
-def main():
-    print(f"torch threads: {torch.get_num_threads()}")
+def main(n_train=20_000):
+    print(f"torch threads: {torch.get_num_threads()}; {n_train} training points")
     print(f"{'case':>21s} {'seed':>4s} {'mean ll':>8s} {'+-':>6s} {'gap':>7s} "
           f"{'clean-ll':>8s} {'method':>8s} {'stderr':>6s} {'ESS':>7s} {'k-hat':>5s} "
           f"{'epochs':>6s} {'fit s':>6s}")
     for name, (g, sigma) in CASES.items():
-        X, X_test = g.sample(20_000, random_state=0), g.sample(5000, random_state=1)
+        X, X_test = g.sample(n_train, random_state=0), g.sample(5000, random_state=1)
         for seed in (0, 1, 2) if name == "eight_gaussians_2d" else (0,):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -50,4 +54,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    main(*map(int, sys.argv[1:]))

@@ -87,6 +87,26 @@ def validation_loss(energy, x, eps, sigma, weight, chunk_size=4096):
     return (total / weight.sum()).item()
 
 
+class _Patience:
+    """Early-stopping bookkeeping for one criterion (lower is better): the best
+    value and state, and the judged epochs since it last improved by ``tol``.
+    Epochs that cannot be judged (``NaN``) count as stalls once one was judged."""
+
+    def __init__(self, tol):
+        self.tol, self.best, self.state, self.stall, self.judged = tol, math.inf, None, 0, False
+
+    def update(self, value, module, keep_state):
+        if value != value:
+            self.stall += self.judged
+            return
+        self.judged = True
+        self.stall = self.stall + 1 if value > self.best - self.tol else 0
+        if value < self.best:
+            self.best = value
+            if keep_state:
+                self.state = copy.deepcopy(module.state_dict())
+
+
 def _finite(module):
     return all(bool(torch.isfinite(p).all()) for p in module.parameters())
 
@@ -142,12 +162,12 @@ def train(
     total_steps = steps_per_epoch * len(sigmas)
     eps_val = None
     likelihood = bool(likelihood_weight) and log_normalizer is not None
-    if (early_stopping or sigma_search) and validation_score is None:
+    if early_stopping:
         eps_val = torch.randn(x_val.shape, generator=generator, device=device)
-    best_state = start_state = best_stage_state = None
+    start_state = best_stage_state = None
+    dsm, lik, train_patience = _Patience(tol), _Patience(tol), _Patience(tol)
     best_stage, stages_no_change = -math.inf, 0
-    no_improve, retries, lr_scale = 0, 0, 1.0
-    best = math.inf
+    retries, lr_scale = 0, 1.0
     optimizer = torch.optim.Adam(module.parameters(), lr=learning_rate_init)
     bar = _progress(len(sigmas), verbose)
     epoch = step = 0
@@ -208,40 +228,42 @@ def train(
             epoch += 1
             final_sigma = epoch == len(sigmas) or sigma == sigmas[-1]
             stage_end = sigma_search and (epoch == len(sigmas) or sigmas[epoch] != sigma)
-            if (early_stopping and final_sigma and not sigma_search) or stage_end:
+            judge = early_stopping and final_sigma and not sigma_search
+            if judge or stage_end:
                 module.eval()
-                if validation_score is not None:
-                    score = validation_score(sigma)
-                    score = math.nan if score is None else score
-                else:
-                    score = -validation_loss(module, x_val, eps_val, sigma, weight_val)
-                result.validation_scores.append(score)
-                current = -score if score == score else math.inf  # NaN: no improvement
-            elif early_stopping or sigma_search:  # an epoch of annealing: not judged
-                result.validation_scores.append(math.nan)
-            else:
-                current = epoch_loss
             if stage_end:
+                score = validation_score(sigma)
+                score = math.nan if score is None else score
+                result.validation_scores.append(score)
                 result.sigma_path.append(sigma)
                 result.sigma_path_scores.append(score)
                 result.sigma_path_learning_rates.append(optimizer.param_groups[0]["lr"])
                 stages_no_change += 1
-                if -current > best_stage:
-                    best_stage, stages_no_change = -current, 0
+                if score > best_stage:
+                    best_stage, stages_no_change = score, 0
                     best_stage_state = copy.deepcopy(module.state_dict())
                 if stages_no_change >= n_stages_no_change:
                     _update_bar(bar, result)
                     break
-            if not final_sigma or sigma_search:
-                _update_bar(bar, result)
-                continue
-            no_improve = no_improve + 1 if current > best - tol else 0
-            if current < best:
-                best = current
-                if early_stopping:
-                    best_state = copy.deepcopy(module.state_dict())
+            elif judge:
+                # the likelihood when it can be judged; the denoising loss decides
+                # only while it never could be (e.g. overfit models IS cannot normalize)
+                loss = validation_loss(module, x_val, eps_val, sigma, weight_val)
+                dsm.update(loss, module, True)
+                if validation_score is None:
+                    result.validation_scores.append(-loss)
+                else:
+                    score = validation_score(sigma)
+                    score = math.nan if score is None else score
+                    lik.update(-score, module, True)
+                    result.validation_scores.append(score)
+            elif early_stopping or sigma_search:  # an epoch of annealing: not judged
+                result.validation_scores.append(math.nan)
+            elif final_sigma:
+                train_patience.update(epoch_loss, module, False)
             _update_bar(bar, result)
-            if no_improve >= n_iter_no_change:
+            stopper = lik if lik.judged else (dsm if early_stopping else train_patience)
+            if final_sigma and not sigma_search and stopper.stall >= n_iter_no_change:
                 result.converged = True
                 break
     except KeyboardInterrupt:
@@ -256,16 +278,15 @@ def train(
     finally:
         if bar is not None:
             bar.close()
+    best_state = (lik if lik.judged else dsm).state
     if best_state is not None:
         module.load_state_dict(best_state)
     if best_stage_state is not None:
         module.load_state_dict(best_stage_state)
     result.best_loss = min(result.loss_curve, default=math.inf)
-    if early_stopping and result.validation_scores:
-        finite = [v for v in result.validation_scores if v == v]
-        result.best_validation_score = -best if math.isfinite(best) else max(
-            finite, default=math.nan
-        )
+    if early_stopping:
+        judged = lik if lik.judged else dsm if validation_score is None else None
+        result.best_validation_score = -judged.best if judged else math.nan
     module.eval()
     return result
 

@@ -116,12 +116,16 @@ def test_sigma_search_scores_each_stage_and_restores_the_best():
         assert torch.equal(p, q)
 
 
-def test_unjudged_epochs_neither_improve_nor_stop_training_alone():
-    # a validation score that can never be computed must not end training early
+def test_unjudged_likelihood_leaves_early_stopping_to_the_denoising_loss():
+    # a validation likelihood that can never be computed: the held-out denoising
+    # loss decides, exactly as without one
     torch.manual_seed(0)
-    res = _fit(_Small(), sigmas=[0.5] * 6, validation_score=lambda s: None,
-               n_iter_no_change=3)
-    assert not res.converged and res.n_iter == 6
+    a, b = _Small(), _Small()
+    b.load_state_dict(a.state_dict())
+    plain = _fit(a, sigmas=[0.5] * 60, n_iter_no_change=2)
+    res = _fit(b, sigmas=[0.5] * 60, validation_score=lambda s: None, n_iter_no_change=2)
+    assert res.n_iter == plain.n_iter < 60 and res.converged
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
     assert all(math.isnan(v) for v in res.validation_scores)
     # once an epoch was judged, unjudged ones count as epochs without improvement
     scores = iter([1.0] + [None] * 10)

@@ -27,7 +27,20 @@ MAX_KHAT = 0.7
 
 
 class LogNormalizerWarning(UserWarning):
-    """An estimate of the log-normalizer is unreliable."""
+    """An estimate of the log-normalizer is unreliable.
+
+    Raised by :meth:`DDEDensity.fit` and :meth:`DDEDensity.estimate_log_normalizer`
+    (with ``update=True``) when the effective sample size, the standard error or
+    the Pareto k-hat of the estimate is out of bounds; the message names them.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from skdde import LogNormalizerWarning
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("error", LogNormalizerWarning)  # fail loudly
+    ...     pass
+    """
 
 
 class LogNormalizerEstimate(NamedTuple):
@@ -50,6 +63,15 @@ class LogNormalizerEstimate(NamedTuple):
         Weights pooled (proposal draws, or AIS chains).
     method : str
         ``"gaussian"``, ``"mixture"`` or ``"ais"``.
+
+    Examples
+    --------
+    >>> from skdde import LogNormalizerEstimate
+    >>> est = LogNormalizerEstimate(2.3, 0.3, 12.0, 0.9, 4096, "gaussian")
+    >>> est.reliable
+    False
+    >>> est.problems
+    ['effective sample size 12.0 of 4096', 'standard error 0.300 nats', 'Pareto k-hat 0.90 > 0.7']
     """
 
     log_z: float

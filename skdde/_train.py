@@ -96,7 +96,7 @@ class _Patience:
         self.tol, self.best, self.state, self.stall, self.judged = tol, math.inf, None, 0, False
 
     def update(self, value, module, keep_state):
-        if value != value:
+        if math.isnan(value):
             self.stall += self.judged
             return
         self.judged = True

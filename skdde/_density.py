@@ -104,11 +104,14 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         ``None``) down to ``0.01 * scale``, dividing by 1.1 at even intervals over
         ``annealing_fraction * max_iter`` epochs. After each stage the model is
         normalized (16,384 importance samples from the stage's moment-matched
-        Gaussian) and scored on the validation split (``validation_fraction`` of
-        ``X``, held out even when ``early_stopping=False``); stages whose
-        normalizer is unreliable are not eligible. The search stops 5 stages after
-        the best one, restores its weights, and the remaining epochs train at that
-        sigma as for a fixed one. See ``sigma_path_`` and ``sigma_path_scores_``.
+        Gaussian, or from the mixture proposal when that is not reliable) and
+        scored on the validation split (``validation_fraction`` of ``X``, held
+        out even when ``early_stopping=False``); stages whose normalizer is
+        unreliable are not eligible. The search stops 5 stages after the best one
+        and restores its weights; the remaining epochs train at that sigma, from
+        that stage's learning rate, as for a fixed sigma. See ``sigma_path_`` and
+        ``sigma_path_scores_``; ``benchmarks/sigma_auto.py`` compares it with
+        ``GridSearchCV``.
     hidden_layer_sizes : tuple of int, default=(128, 128, 128)
         Widths of the hidden layers of ``h``; a layer as wide as its input is
         residual.
@@ -165,7 +168,8 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         Minimum improvement of the (dimensionless) loss that counts.
     likelihood_weight : float, default=1.0
         Weight of a maximum-likelihood term added to the loss once ``sigma_`` is
-        reached (with ``sigma="auto"``, at every stage of the search): the negative log-likelihood of the noisy training points (samples
+        reached (with ``sigma="auto"``, in the last epoch of every stage of the
+        search): the negative log-likelihood of the noisy training points (samples
         of ``p~``, so both terms are minimized by ``p~``), with log Z estimated
         afresh at every step by importance sampling from the Gaussian base. It
         fixes what the denoising loss cannot see: how mass is shared between modes

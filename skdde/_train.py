@@ -248,8 +248,9 @@ def train(
             elif judge:
                 # the likelihood when it can be judged; the denoising loss decides
                 # only while it never could be (e.g. overfit models IS cannot normalize)
-                loss = validation_loss(module, x_val, eps_val, sigma, weight_val)
-                dsm.update(loss, module, True)
+                if not lik.judged:  # once the likelihood is judged, it alone decides
+                    loss = validation_loss(module, x_val, eps_val, sigma, weight_val)
+                    dsm.update(loss, module, True)
                 if validation_score is None:
                     result.validation_scores.append(-loss)
                 else:

@@ -67,8 +67,18 @@ SIGMA_AUTO_MIN_FRACTION = 0.01
 N_STAGES_NO_CHANGE = 5
 #: Importance samples behind each validation log-likelihood (early stopping, stages).
 N_VALIDATION_SAMPLES = 16384
+#: Annealing levels whose weights are kept after fit (evenly spaced in log sigma),
+#: for a DDEGenerator to anneal through; each costs a copy of the network.
+N_KEPT_LEVELS = 8
 #: Proposal draws per chain for the importance-resampled start of MALA.
 SIR_OVERSAMPLING = 8
+
+
+def _evenly(levels, k):
+    """At most ``k`` of ``levels``, evenly spaced by position, keeping both ends."""
+    if len(levels) <= k:
+        return list(levels)
+    return [levels[round(i)] for i in np.linspace(0, len(levels) - 1, k)]
 
 
 def _data_scale(X, weight):
@@ -313,10 +323,17 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         "activation": [StrOptions(set(ACTIVATIONS))],
         "network": [callable, None],
         "max_iter": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
-        "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "batch_size": [
+            Interval(Integral, 1, None, closed="left"),
+            StrOptions({"auto"}),
+        ],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "learning_rate": [StrOptions({"cosine", "step", "constant"})],
-        "sigma_start": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"}), None],
+        "sigma_start": [
+            Interval(Real, 0, None, closed="neither"),
+            StrOptions({"auto"}),
+            None,
+        ],
         "annealing_fraction": [Interval(Real, 0, 1, closed="neither")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
@@ -325,9 +342,7 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         "likelihood_weight": [Interval(Real, 0, None, closed="left")],
         "n_likelihood_samples": [Interval(Integral, 1, None, closed="left")],
         "normalizer": [StrOptions({"auto", "gaussian", "mixture", "ais"})],
-        "n_importance_samples": [
-            Interval(Integral, 2 * N_NORMALIZER_BATCHES, None, closed="left")
-        ],
+        "n_importance_samples": [Interval(Integral, 2 * N_NORMALIZER_BATCHES, None, closed="left")],
         "mala_burn_in": [Interval(Integral, 0, None, closed="left")],
         "mala_n_steps": [Interval(Integral, 0, None, closed="left")],
         "mala_target_accept": [Interval(Real, 0, 1, closed="neither")],
@@ -425,13 +440,9 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
             raise ValueError("sample_weight of the training samples sums to zero.")
 
         if not warm:
-            self.device_ = device
             # sigma="auto": the base and the network's resolution suit the path's floor
-            self.sigma_ = self._resolve_sigma(X, sample_weight)
-            self._set_base(X_train, w_train)
-            self._set_mixture(X_train, w_train, rng)
-            seed = int(rng.randint(np.iinfo(np.int32).max))
-            self.module_ = build_module(self._energy_factory(n_features), seed, device)
+            sigma = self._resolve_sigma(X, sample_weight)
+            self._initialize(X_train, w_train, sigma, rng, device)
             self._train_result = None
         generator = make_generator(rng, device)
         data = (
@@ -467,9 +478,9 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
             train_kw["learning_rate_init"] = learning_rate
             result = self._train_result
         if not (searched and result.interrupted):  # Ctrl-C in the search ends the fit
-            sigmas = sigma_schedule(
-                self.sigma_, sigma_start, max_iter, self.annealing_fraction
-            )
+            sigmas = sigma_schedule(self.sigma_, sigma_start, max_iter, self.annealing_fraction)
+            if not searched:
+                self._level_keep = _evenly(sorted(set(sigmas) - {self.sigma_}), N_KEPT_LEVELS)
             result = train(
                 self.module_,
                 *data,
@@ -479,6 +490,10 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
                 **train_kw,
             )
         self._train_result = result
+        levels = getattr(self, "_level_states", {})
+        kept = _evenly(sorted(s for s in levels if s > self.sigma_), N_KEPT_LEVELS)
+        self._level_states = {s: levels[s] for s in kept}
+        self._level_keep = ()
         self.n_iter_ = result.n_iter
         self.n_steps_ = result.n_steps
         self.loss_curve_ = result.loss_curve
@@ -500,6 +515,19 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         )
         return self
 
+    def _initialize(self, X, weight, sigma, rng, device):
+        """A fresh model at ``sigma``: base and mixture proposal from ``X``, an
+        energy that is exactly the base. Also used for models of other samples
+        than the training data (a generator's output)."""
+        self.device_ = device
+        self.sigma_ = sigma
+        self._set_base(X, weight)
+        self._set_mixture(X, weight, rng)
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+        self.module_ = build_module(self._energy_factory(X.shape[1]), seed, device)
+        self._sigma_now = None
+        self._level_states, self._level_keep = {}, ()
+
     def _search_sigma(self, data, sigma_start, max_iter, train_kw):
         """sigma="auto": anneal down a path of noise levels, judging each stage by
         the normalized log-likelihood of the validation split; keep the best.
@@ -511,6 +539,7 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         sigma_min = self.sigma_
         n_epochs = max(1, int(self.annealing_fraction * max_iter))
         path = sigma_path(max(sigma_start, sigma_min), sigma_min, n_epochs)
+        self._level_keep = _evenly(sorted(set(path)), 2 * N_KEPT_LEVELS)
         result = train(
             self.module_,
             *data,
@@ -641,7 +670,11 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         self._log_det_whitening = -0.5 * float(np.log(evals).sum())
 
     def _energy_factory(self, n_features):
-        network, sizes, act = self.network, tuple(self.hidden_layer_sizes), self.activation
+        network, sizes, act = (
+            self.network,
+            tuple(self.hidden_layer_sizes),
+            self.activation,
+        )
         whitening = torch.tensor(self._whitening, dtype=torch.float32)
         # sigma in whitened units, averaged over directions: the finest scale of p~
         resolution = self.sigma_ * math.exp(self._log_det_whitening / n_features)
@@ -673,9 +706,7 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         gmm = GaussianMixture(
             n_components, covariance_type="full", random_state=rng.randint(2**31 - 1)
         ).fit(u)
-        self._mixture = dict(
-            weights=gmm.weights_, means=gmm.means_, covariances=gmm.covariances_
-        )
+        self._mixture = dict(weights=gmm.weights_, means=gmm.means_, covariances=gmm.covariances_)
 
     def _gaussian_part(self, sigma, power=1):
         """Covariance (``power=-1``: precision) of ``p~``'s moment-matched Gaussian
@@ -686,7 +717,18 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         return (evecs * ratio**power) @ evecs.T
 
     def _set_sigma(self, sigma):
-        """Move the energy's Gaussian part to ``p~``'s moments at ``sigma``."""
+        """Move the energy's Gaussian part to ``p~``'s moments at ``sigma``.
+
+        The weights reached at the levels of the annealing listed in
+        ``_level_keep`` are kept in ``_level_states``, keyed by sigma: a
+        DDEGenerator trained against this density anneals through them.
+        """
+        previous = getattr(self, "_sigma_now", None)
+        if previous in getattr(self, "_level_keep", ()) and previous != sigma:
+            # on the CPU: no device memory held, and pickles load anywhere
+            state = self.module_.state_dict()
+            self._level_states[previous] = {k: v.detach().cpu().clone() for k, v in state.items()}
+        self._sigma_now = sigma
         self.module_.set_precision(self._gaussian_part(sigma, power=-1))
 
     def _proposal(self, method, sigma=None):
@@ -730,7 +772,12 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
             )
         else:
             est = importance_sampling(
-                energy, self._proposal(method), n_samples, N_NORMALIZER_BATCHES, generator, method
+                energy,
+                self._proposal(method),
+                n_samples,
+                N_NORMALIZER_BATCHES,
+                generator,
+                method,
             )
         return est._replace(log_z=est.log_z - self._log_det_whitening)
 

@@ -1,4 +1,5 @@
-"""The denoising density estimation loss (Eq. 5 of the DDE paper).
+"""The DDE paper's two objectives: the denoising density estimation loss (Eq. 5)
+and the generator's reverse-KL step (Algorithm 1).
 
 Written in its dimensionless form: with ``eta = sigma * eps``, ``eps ~ N(0, I)``::
 
@@ -61,3 +62,16 @@ def likelihood_loss(energy_values, log_z, weight=None):
     far apart relative to sigma. ``log_z`` must carry the gradient of log Z.
     """
     return log_z - _mean(energy_values.to(log_z.dtype), weight)
+
+
+def generator_loss(model, target, x, eps, sigma):
+    """The generator's objective ``E[s_q(x + eta) - s_p(x + eta)]``, ``eta = sigma * eps``.
+
+    ``x`` are generator outputs (differentiable in the generator's weights),
+    ``model`` the energy ``s_q`` of the smoothed generated density and ``target``
+    the energy ``s_p`` of the smoothed target. Both see the same noisy points: the
+    expectation is then ``KL(q~ || p~)`` up to ``log Z_q - log Z_p``, which do not
+    depend on the generator's weights, so its gradient is the reverse KL's.
+    """
+    y = x + sigma * eps
+    return (model(y) - target(y)).mean()

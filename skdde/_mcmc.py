@@ -33,12 +33,7 @@ def mala_step(target, state, h, generator):
     xi = torch.randn(z.shape, generator=generator, device=z.device, dtype=z.dtype)
     prop = z + 0.5 * h**2 * grad + h * xi
     new = (prop, *target(prop))
-    log_alpha = (
-        new[1]
-        - logp
-        + _log_proposal(z, prop, new[2], h)
-        - _log_proposal(prop, z, grad, h)
-    )
+    log_alpha = new[1] - logp + _log_proposal(z, prop, new[2], h) - _log_proposal(prop, z, grad, h)
     log_alpha = torch.nan_to_num(log_alpha, nan=-torch.inf)
     u = torch.rand(log_alpha.shape, generator=generator, device=z.device)
     accept = torch.log(u) < log_alpha
@@ -109,9 +104,7 @@ def importance_resample(log_weights, n, generator):
     return torch.multinomial(p, n, replacement=True, generator=generator)
 
 
-def sample_energy(
-    log_prob, proposal, n_samples, *, generator, chunk_size, oversampling, **mala_kw
-):
+def sample_energy(log_prob, proposal, n_samples, *, generator, chunk_size, oversampling, **mala_kw):
     """Samples of ``exp(log_prob)``: importance-resampled proposal draws refined by MALA.
 
     Chains run in batches of ``chunk_size`` so memory stays bounded; each batch draws

@@ -18,6 +18,9 @@ import torch
 from torch import nn
 
 ACTIVATIONS = {"softplus": nn.Softplus, "silu": nn.SiLU, "tanh": nn.Tanh}
+#: A generator is differentiated once (through the energies), so ReLU is allowed.
+GENERATOR_ACTIVATIONS = {**ACTIVATIONS, "relu": nn.ReLU, "leaky_relu": nn.LeakyReLU}
+OUTPUT_ACTIVATIONS = {"identity": nn.Identity, "sigmoid": nn.Sigmoid}
 
 
 class ResidualMLP(nn.Module):
@@ -61,6 +64,63 @@ class ResidualMLP(nn.Module):
         return self.out(h).squeeze(-1)
 
 
+class Generator(nn.Module):
+    """``g(z) = out(loc + (A z + f(z)) @ scale^T)``: latent codes to data points.
+
+    ``A`` is linear and ``f`` an MLP (a layer as wide as its input is residual)
+    whose output layer starts at zero; ``loc`` and ``scale`` are fixed buffers,
+    the data's location and a square root of its covariance. ``A`` starts
+    (semi-)orthogonal, so with ``latent_dim >= n_features`` a fresh generator
+    is the moment-matched Gaussian ``N(loc, scale scale^T)`` of the data (before
+    the output activation): training starts where the energy networks' Gaussian
+    bases are right.
+
+    Parameters
+    ----------
+    latent_dim, n_features : int
+    hidden_layer_sizes : tuple of int
+    activation : str
+        A key of ``GENERATOR_ACTIVATIONS``.
+    output_activation : str
+        A key of ``OUTPUT_ACTIVATIONS``, applied last (``"sigmoid"``: data in [0, 1]).
+    loc : Tensor of shape (d,)
+    scale : Tensor of shape (d, d)
+    """
+
+    def __init__(
+        self,
+        latent_dim,
+        n_features,
+        hidden_layer_sizes,
+        activation,
+        output_activation,
+        loc,
+        scale,
+    ):
+        super().__init__()
+        widths = (latent_dim, *hidden_layer_sizes)
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths, widths[1:]))
+        self.residual = [a == b for a, b in zip(widths, widths[1:])]
+        self.act = GENERATOR_ACTIVATIONS[activation]()
+        self.out = nn.Linear(widths[-1], n_features)
+        self.linear = nn.Linear(latent_dim, n_features, bias=False)
+        self.output = OUTPUT_ACTIVATIONS[output_activation]()
+        self.register_buffer("loc", loc)
+        self.register_buffer("scale", scale)
+        with torch.no_grad():
+            nn.init.orthogonal_(self.linear.weight)
+            nn.init.zeros_(self.out.weight)
+            nn.init.zeros_(self.out.bias)
+
+    def forward(self, z):
+        h = z
+        for layer, residual in zip(self.layers, self.residual):
+            a = self.act(layer(h))
+            h = h + a if residual else a
+        u = self.linear(z) + self.out(h)
+        return self.output(self.loc + u @ self.scale.T)
+
+
 class GaussianBaseEnergy(nn.Module):
     """``s(x) = h(W x) - (W x)^T P (W x) / 2`` on centred input ``x``.
 
@@ -91,6 +151,21 @@ class GaussianBaseEnergy(nn.Module):
 
     def forward(self, x):
         return self.whitened(x @ self.whitening.T)
+
+
+class Shifted(nn.Module):
+    """``energy(x - loc)``: an energy on centred input, applied to raw points.
+
+    Its parameters and state are the energy's, so a training loop can hold it.
+    """
+
+    def __init__(self, energy, loc):
+        super().__init__()
+        self.energy = energy
+        self.register_buffer("loc", loc)
+
+    def forward(self, x):
+        return self.energy(x - self.loc)
 
 
 def input_gradient(energy, x, create_graph=False):

@@ -53,9 +53,7 @@ def sigma_schedule(sigma, sigma_start, n_epochs, annealing_fraction):
     n_div = math.ceil(math.log(sigma_start / sigma) / math.log(1.1))
     n_anneal = max(1, int(annealing_fraction * n_epochs))
     return [
-        max(sigma, sigma_start / 1.1 ** math.floor(e * n_div / n_anneal))
-        if e < n_anneal
-        else sigma
+        max(sigma, sigma_start / 1.1 ** math.floor(e * n_div / n_anneal)) if e < n_anneal else sigma
         for e in range(n_epochs)
     ]
 
@@ -93,7 +91,8 @@ class _Patience:
     Epochs that cannot be judged (``NaN``) count as stalls once one was judged."""
 
     def __init__(self, tol):
-        self.tol, self.best, self.state, self.stall, self.judged = tol, math.inf, None, 0, False
+        self.tol, self.best, self.state = tol, math.inf, None
+        self.stall, self.judged = 0, False
 
     def update(self, value, module, keep_state):
         if math.isnan(value):
@@ -183,9 +182,7 @@ def train(
             # a search ends each stage with the likelihood term (every stage is a
             # candidate model); otherwise it acts at the final sigma
             stage_last = epoch + 1 == len(sigmas) or sigmas[epoch + 1] != sigma
-            use_likelihood = likelihood and (
-                stage_last if sigma_search else sigma == sigmas[-1]
-            )
+            use_likelihood = likelihood and (stage_last if sigma_search else sigma == sigmas[-1])
             perm = torch.randperm(n, generator=generator, device=device)
             for idx in perm.split(batch_size):
                 factor = learning_rate_factor(learning_rate, step / total_steps)
@@ -292,12 +289,12 @@ def train(
     return result
 
 
-def _progress(total, verbose):
+def _progress(total, verbose, desc="DDE fit", unit="epoch"):
     if not verbose:
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc="DDE fit", unit="epoch", leave=verbose > 1)
+    return tqdm(total=total, desc=desc, unit=unit, leave=verbose > 1)
 
 
 def _update_bar(bar, result):

@@ -107,9 +107,7 @@ def eight_gaussians_1d(spacing=2.0, std=0.25):
     return _isotropic(spacing * (np.arange(8) - 3.5)[:, None], std)
 
 
-def random_gaussian_mixture(
-    n_components=4, n_features=10, *, std=0.5, spread=1.5, random_state=0
-):
+def random_gaussian_mixture(n_components=4, n_features=10, *, std=0.5, spread=1.5, random_state=0):
     """Equal isotropic Gaussians with means drawn from ``N(0, spread^2 I)``.
 
     With the defaults, the 10-D truth case of the test suite: four Gaussians of

@@ -2,7 +2,7 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skdde import DDEDensity
+from skdde import DDEDensity, DDEGenerator
 
 CHEAP = dict(
     hidden_layer_sizes=(8,),
@@ -14,8 +14,22 @@ CHEAP = dict(
 )
 
 
+GENERATOR = dict(
+    hidden_layer_sizes=(8,),
+    dde_hidden_layer_sizes=(8,),
+    max_iter=3,
+    n_importance_samples=256,
+    density=DDEDensity(**CHEAP),
+    device="cpu",
+)
+
+
 @parametrize_with_checks(
-    [DDEDensity(**CHEAP), DDEDensity(sigma="scott", early_stopping=False, **CHEAP)],
+    [
+        DDEDensity(**CHEAP),
+        DDEDensity(sigma="scott", early_stopping=False, **CHEAP),
+        DDEGenerator(**GENERATOR),
+    ],
 )
 def test_sklearn_compatible(estimator, check):
     check(estimator)

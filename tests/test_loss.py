@@ -1,6 +1,7 @@
+import pytest
 import torch
 
-from skdde._loss import denoising_loss
+from skdde._loss import denoising_loss, generator_loss
 
 
 def _gaussian_energy(var):
@@ -77,3 +78,24 @@ def test_denoising_loss_can_return_the_noisy_energies():
     loss, s = denoising_loss(energy, x, eps, 0.3, return_energy=True)
     torch.testing.assert_close(s, energy(x + 0.3 * eps))
     torch.testing.assert_close(loss, denoising_loss(energy, x, eps, 0.3))
+
+
+def test_generator_loss_gradient_is_the_reverse_kl_gradient():
+    # q = N(m, 1), p = N(0, 1), smoothed by sigma: KL(q~ || p~) = m^2 / (2 (1 + sigma^2)),
+    # so d/dm of the objective with exact energies is m / (1 + sigma^2).
+    sigma, m = 0.5, torch.tensor(1.5, requires_grad=True)
+    v = 1 + sigma**2
+
+    def model(y):
+        return -0.5 * (y[:, 0] - m.detach()) ** 2 / v
+
+    def target(y):
+        return -0.5 * y[:, 0] ** 2 / v
+
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(200_000, 1, generator=g)
+    eps = torch.randn(200_000, 1, generator=g)
+    loss = generator_loss(model, target, z + m, eps, sigma)
+    (grad,) = torch.autograd.grad(loss, m)
+    assert float(grad) == pytest.approx(m.item() / v, rel=0.02)
+    assert float(generator_loss(target, target, z + m, eps, sigma).detach()) == 0.0

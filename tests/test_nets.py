@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from skdde._nets import GaussianBaseEnergy, ResidualMLP, input_gradient
+from skdde._nets import GaussianBaseEnergy, Generator, ResidualMLP, input_gradient
 
 
 @pytest.mark.parametrize("activation", ["softplus", "silu", "tanh"])
@@ -48,3 +48,15 @@ def test_energy_is_integrable_whatever_the_weights():
     total = torch.logsumexp(s, 0)
     assert math.isfinite(total.item())
     assert torch.logsumexp(s[x[:, 0].abs() > radius], 0) < total - 50
+
+
+def test_fresh_generator_is_the_moment_matched_gaussian():
+    loc = torch.tensor([1.0, -2.0, 0.5])
+    scale = torch.tensor([[2.0, 0.0, 0.0], [0.5, 1.0, 0.0], [0.0, 0.3, 0.2]])
+    torch.manual_seed(0)
+    g = Generator(3, 3, (16, 16), "relu", "identity", loc, scale)
+    x = g(torch.randn(200_000, 3))
+    torch.testing.assert_close(x.mean(0), loc, atol=0.02, rtol=0)
+    torch.testing.assert_close(torch.cov(x.T), scale @ scale.T, atol=0.03, rtol=0)
+    s = Generator(3, 3, (16,), "relu", "sigmoid", loc, scale)(torch.randn(1000, 3))
+    assert s.min() >= 0 and s.max() <= 1

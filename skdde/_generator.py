@@ -1,0 +1,645 @@
+"""DDEGenerator: the scikit-learn layer over a generator trained against two DDEs.
+
+The data's energy ``s_p`` is a :class:`DDEDensity` (``density_``); the generated
+data's energy ``s_q`` is a second one (``generated_density_``) sharing its
+Gaussian base, so its normalizer, scores and proposals are DDEDensity's own.
+The training loop lives in ``_train_generator.py``, the objective in ``_loss.py``.
+"""
+
+import copy
+import math
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, DensityMixin, _fit_context, clone
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._base import (
+    TorchStateMixin,
+    build_module,
+    make_generator,
+    resolve_device,
+    to_tensor,
+)
+from ._density import N_NORMALIZER_BATCHES, DDEDensity, _evenly
+from ._nets import (
+    ACTIVATIONS,
+    GENERATOR_ACTIVATIONS,
+    OUTPUT_ACTIVATIONS,
+    Generator,
+    Shifted,
+    evaluate,
+)
+from ._normalizer import importance_sampling
+from ._proposals import Gaussian, Mixture
+from ._train_generator import train_generator
+
+#: Steps of s_q on the fresh generator's output before the alternation starts (at
+#: most as many as in the alternation).
+N_WARMUP_STEPS = 200
+#: Generator steps between checks for divergence (and divergence estimates).
+CHECK_INTERVAL = 100
+#: Generated points and importance samples behind each running divergence estimate.
+N_MONITOR_SAMPLES = 8192
+#: Rows per forward pass of the generator.
+GENERATE_CHUNK = 65536
+#: Generated rows the mixture proposal of s_q's final normalizer is fitted on.
+N_PROPOSAL_ROWS = 20_000
+#: output_activation="sigmoid": data are clipped to [EPS, 1 - EPS] for the logit
+#: moments that place the fresh generator.
+SIGMOID_EPS = 1e-3
+
+
+class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
+    """One-step generator trained by reverse KL against denoising density estimators.
+
+    Algorithm 1 of Bigdeli et al.: a network ``x = g(z)``, ``z ~ N(0, I)``, is
+    trained so that its output density ``q``, smoothed by ``N(0, sigma^2 I)``,
+    matches the smoothed data density ``p~``, minimizing ``KL(q~ || p~)``. The data's
+    energy ``s_p`` is a :class:`DDEDensity`; a second DDE ``s_q`` follows the
+    generated data. Each generator step descends ``E[s_q(g(z) + eta) - s_p(g(z) +
+    eta)]`` (one noise draw ``eta`` for both terms), then ``s_q`` takes
+    ``n_inner_steps`` denoising steps on fresh generator samples. Because Gaussian
+    smoothing is invertible, ``q~ = p~`` implies ``q = p``: :meth:`sample` draws
+    from the sharp data density, one forward pass per batch, no Markov chain.
+
+    When the data DDE was annealed from a larger sigma (the default), the
+    generator first follows its snapshots down the same noise levels over
+    ``annealing_fraction`` of the steps: at large sigma the modes of ``p~``
+    overlap and the generator shares mass between them freely, which at small
+    sigma it does only very slowly.
+
+    Parameters
+    ----------
+    sigma : float, {"auto", "scott", "silverman"} or None, default=None
+        Noise standard deviation of both DDEs, in the units of ``X``. ``None``
+        takes the density's: ``density.sigma`` (0.1 for the default
+        ``DDEDensity``), or ``density.sigma_`` when it is fitted. Otherwise it
+        overrides an unfitted ``density``'s sigma; a fitted density must match it.
+    latent_dim : int, default=None
+        Dimension of the latent code ``z``; ``None`` is ``n_features``.
+    hidden_layer_sizes : tuple of int, default=(256, 256, 256)
+        Widths of the generator's hidden layers (a layer as wide as its input is
+        residual). The generator is a linear map of ``z`` plus this MLP, placed on
+        the data's mean and covariance.
+    activation : {"relu", "leaky_relu", "softplus", "silu", "tanh"}, default="relu"
+        Hidden activation of the generator.
+    output_activation : {"identity", "sigmoid"}, default="identity"
+        Applied to the generator's output; ``"sigmoid"`` for data in [0, 1]
+        (e.g. pixel intensities), checked at fit.
+    dde_hidden_layer_sizes : tuple of int, default=(128, 128, 128)
+        Hidden layers of ``s_q``, and of ``s_p`` when ``density`` is None.
+    dde_activation : {"softplus", "silu", "tanh"}, default="softplus"
+        Activation of ``s_q``, and of ``s_p`` when ``density`` is None.
+    n_inner_steps : int, default=5
+        Steps of ``s_q`` per generator step (5 was the paper's best trade-off).
+    max_iter : int, default=3000
+        Generator steps.
+    batch_size : int, default=512
+        Generated points per step (of either network).
+    learning_rate_init : float, default=1e-3
+        Initial Adam learning rate of the generator.
+    dde_learning_rate_init : float, default=1e-3
+        Initial Adam learning rate of ``s_q``.
+    learning_rate : {"cosine", "constant"}, default="cosine"
+        Schedule of both learning rates over ``max_iter`` steps.
+    annealing_fraction : float, default=0.5
+        Fraction of the steps spent on the data DDE's annealing levels above
+        ``sigma_``, when it has them.
+    density : DDEDensity or None, default=None
+        The data DDE ``s_p``. ``None`` fits a ``DDEDensity`` with the parameters
+        above; an unfitted one is cloned and fitted; a fitted one is copied and
+        reused as is (e.g. the best estimator of a grid search over sigma). It is
+        not trained further. The generator anneals through the weights the
+        density kept at up to 8 levels of its own annealing; a density fitted
+        without annealing (``sigma_start=None``) has none, and the generator
+        trains at ``sigma_`` only.
+    n_importance_samples : int, default=65536
+        Importance samples for the final normalizer of ``s_q``.
+    warm_start : bool, default=False
+        Continue training the fitted generator and ``s_q`` on the next ``fit``,
+        against the same data DDE.
+    verbose : int, default=0
+        Progress bars when positive.
+    random_state : int, RandomState instance or None, default=None
+        Seeds everything: both DDEs, the generator, the noise and the samples.
+    device : {"auto", "cpu", "cuda"}, default="auto"
+        Where the networks live.
+
+    Attributes
+    ----------
+    density_ : DDEDensity
+        The fitted data DDE ``s_p``, or ``None`` after :meth:`fit_log_density`.
+    generated_density_ : DDEDensity
+        The DDE ``s_q`` of the smoothed generated density ``q~``, normalized at
+        the end of training; :meth:`score_samples` uses it.
+    generator_ : torch.nn.Module
+        The generator ``g``.
+    sigma_ : float
+        Noise standard deviation of both DDEs.
+    latent_dim_ : int
+        Dimension of ``z``.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when ``X`` has string column names.
+    n_iter_ : int
+        Generator steps run (in total, with ``warm_start``).
+    loss_curve_ : list of float
+        Generator objective at each step: ``KL(q~ || p~)`` plus the unknown
+        ``log Z_q - log Z_p``, so only its changes at one sigma mean something.
+    dde_loss_curve_ : list of float
+        Mean denoising loss of ``s_q`` over each step's inner steps.
+    divergence_steps_ : ndarray of shape (n_checks,)
+        Steps at which the divergence was estimated.
+    divergence_curve_ : ndarray of shape (n_checks,)
+        Estimates of ``KL(q~ || p~)`` at the current noise level, in nats, with
+        both DDEs normalized by importance sampling (8,192 samples); NaN where
+        either normalizer was unreliable. After :meth:`fit_log_density` it is
+        ``KL(q~ || p) - log Z_p`` for the target's unknown ``log Z_p``.
+    n_retries_ : int
+        Rollbacks after divergence (each halves the learning rates).
+    interrupted_ : bool
+        Whether ``fit`` was stopped by ``KeyboardInterrupt``.
+    device_ : str
+        Device of the networks.
+
+    See Also
+    --------
+    DDEDensity : The density estimator this generator is trained against.
+
+    References
+    ----------
+    S. A. Bigdeli, G. Lin, L. A. Dunbar, T. Portenier, M. Zwicker, "Learning
+    Generative Models Using Denoising Density Estimators", IEEE TNNLS, 2024.
+
+    Examples
+    --------
+    >>> from skdde import DDEDensity, DDEGenerator
+    >>> from skdde.datasets import make_eight_gaussians
+    >>> X = make_eight_gaussians(2000, random_state=0)
+    >>> density = DDEDensity(sigma=0.2, max_iter=10, random_state=0)
+    >>> gen = DDEGenerator(density=density, max_iter=20, random_state=0).fit(X)
+    >>> gen.sample(4, random_state=0).shape
+    (4, 2)
+    >>> gen.generate([[0.0, 0.0]]).shape
+    (1, 2)
+    """
+
+    _parameter_constraints: dict = {
+        "sigma": [
+            Interval(Real, 0, None, closed="neither"),
+            StrOptions({"auto", "scott", "silverman"}),
+            None,
+        ],
+        "latent_dim": [Interval(Integral, 1, None, closed="left"), None],
+        "hidden_layer_sizes": [tuple, list],
+        "activation": [StrOptions(set(GENERATOR_ACTIVATIONS))],
+        "output_activation": [StrOptions(set(OUTPUT_ACTIVATIONS))],
+        "dde_hidden_layer_sizes": [tuple, list],
+        "dde_activation": [StrOptions(set(ACTIVATIONS))],
+        "n_inner_steps": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "dde_learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "learning_rate": [StrOptions({"cosine", "constant"})],
+        "annealing_fraction": [Interval(Real, 0, 1, closed="left")],
+        "density": [DDEDensity, None],
+        "n_importance_samples": [Interval(Integral, 16, None, closed="left")],
+        "warm_start": ["boolean"],
+        "verbose": ["verbose"],
+        "random_state": ["random_state"],
+        "device": [StrOptions({"auto", "cpu", "cuda"})],
+    }
+    _torch_attributes = ("generator_",)
+
+    def __init__(
+        self,
+        *,
+        sigma=None,
+        latent_dim=None,
+        hidden_layer_sizes=(256, 256, 256),
+        activation="relu",
+        output_activation="identity",
+        dde_hidden_layer_sizes=(128, 128, 128),
+        dde_activation="softplus",
+        n_inner_steps=5,
+        max_iter=3000,
+        batch_size=512,
+        learning_rate_init=1e-3,
+        dde_learning_rate_init=1e-3,
+        learning_rate="cosine",
+        annealing_fraction=0.5,
+        density=None,
+        n_importance_samples=65536,
+        warm_start=False,
+        verbose=0,
+        random_state=None,
+        device="auto",
+    ):
+        self.sigma = sigma
+        self.latent_dim = latent_dim
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.output_activation = output_activation
+        self.dde_hidden_layer_sizes = dde_hidden_layer_sizes
+        self.dde_activation = dde_activation
+        self.n_inner_steps = n_inner_steps
+        self.max_iter = max_iter
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.dde_learning_rate_init = dde_learning_rate_init
+        self.learning_rate = learning_rate
+        self.annealing_fraction = annealing_fraction
+        self.density = density
+        self.n_importance_samples = n_importance_samples
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.random_state = random_state
+        self.device = device
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Fit (or reuse) the data DDE, then train the generator against it.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        warm = self.warm_start and getattr(self, "density_", None) is not None
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=not warm)
+        if self.output_activation == "sigmoid" and (X.min() < 0 or X.max() > 1):
+            raise ValueError(
+                "output_activation='sigmoid' generates values in [0, 1], but X has "
+                f"values in [{X.min():.4g}, {X.max():.4g}]; rescale X or use "
+                "output_activation='identity'."
+            )
+        rng = check_random_state(self.random_state)
+        if not warm:
+            self.density_ = self._fit_density(X, rng)
+            self.sigma_ = self.density_.sigma_
+            self.device_ = self.density_.device_
+            if self.output_activation == "sigmoid":
+                logits = np.log(np.clip(X, SIGMOID_EPS, 1 - SIGMOID_EPS))
+                logits -= np.log1p(-np.clip(X, SIGMOID_EPS, 1 - SIGMOID_EPS))
+                loc, scale = _moments(logits)
+            else:
+                loc, scale = self.density_._mean, self.density_._unwhitening
+            self._initialize(X, loc, scale, rng)
+        torch_rng = make_generator(rng, self.device_)
+        density = self.density_
+        levels = getattr(density, "_level_states", None) or {}
+        target = copy.deepcopy(density.module_).requires_grad_(False)
+        final = {k: v.clone() for k, v in density.module_.state_dict().items()}
+        mean = torch.as_tensor(density._mean, dtype=torch.float32, device=self.device_)
+        log_target = Shifted(target, mean)
+
+        def on_sigma(sigma):
+            target.load_state_dict(levels.get(sigma, final))
+            self.generated_density_._set_sigma(sigma)
+
+        log_z_levels = {self.sigma_: density.log_normalizer_}
+
+        def log_z_target(sigma):
+            """The data DDE's log Z at a level: fitted at ``sigma_``, else estimated
+            once per level with as many samples as the fitted one."""
+            if sigma not in log_z_levels:
+                est = importance_sampling(
+                    target.whitened,
+                    density._proposal("mixture", sigma),
+                    density.n_importance_samples,
+                    N_NORMALIZER_BATCHES,
+                    torch_rng,
+                )
+                reliable = est.reliable
+                log_z_levels[sigma] = (
+                    est.log_z - density._log_det_whitening if reliable else math.nan
+                )
+            return log_z_levels[sigma]
+
+        sigmas = self._sigmas(sorted(levels, reverse=True))
+        self._train(log_target, sigmas, on_sigma, log_z_target, rng, torch_rng)
+        return self
+
+    def fit_log_density(self, log_prob, n_features, *, loc=0.0, scale=1.0):
+        """Train the generator against a given log-density instead of data.
+
+        The callable takes the place of the data DDE ``s_p``: the generator
+        minimizes ``KL(q~ || p)`` with ``p`` proportional to ``exp(log_prob)``, so
+        its *smoothed* output ``q~ = q * N(0, sigma^2 I)`` matches ``p``. With sigma
+        small against the target's features, :meth:`sample` draws from ``p`` up to
+        that blur; add ``N(0, sigma^2 I)`` noise to the samples for draws of ``q~``
+        itself. There is no annealing (a callable has no smoothed versions).
+
+        Parameters
+        ----------
+        log_prob : callable
+            Maps a float32 tensor of shape ``(n, n_features)`` (on the estimator's
+            device) to ``(n,)`` unnormalized log-densities, differentiably.
+        n_features : int
+            Dimension of the target.
+        loc : float or array-like of shape (n_features,), default=0.0
+            Rough centre of the target's mass: the fresh generator is
+            ``N(loc, diag(scale)^2)``.
+        scale : float or array-like of shape (n_features,), default=1.0
+            Rough spread of the target per feature. ``s_q``'s Gaussian part has this
+            spread (plus sigma), so it should not be smaller than the target's.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator. ``sigma`` must be a number (default 0.1 when
+            None); ``density_`` is None, and ``divergence_curve_`` is
+            ``KL(q~ || p) - log Z_p``.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from skdde import DDEGenerator
+        >>> def log_prob(x):  # two modes at (-2, 0) and (2, 0)
+        ...     a = -((x - torch.tensor([2.0, 0.0])) ** 2).sum(-1) / 0.5
+        ...     b = -((x + torch.tensor([2.0, 0.0])) ** 2).sum(-1) / 0.5
+        ...     return torch.logaddexp(a, b)
+        >>> gen = DDEGenerator(sigma=0.1, max_iter=20, random_state=0)
+        >>> gen = gen.fit_log_density(log_prob, 2, scale=2.0)
+        >>> gen.sample(3, random_state=0).shape
+        (3, 2)
+        """
+        self._validate_params()
+        if not callable(log_prob):
+            raise TypeError(f"log_prob must be callable, got {type(log_prob).__name__}.")
+        if not isinstance(n_features, Integral) or n_features < 1:
+            raise ValueError(f"n_features must be a positive int, got {n_features!r}.")
+        if isinstance(self.sigma, str):
+            raise ValueError(f"sigma={self.sigma!r} needs data; fit_log_density needs a number.")
+        loc = np.broadcast_to(np.asarray(loc, dtype=np.float64), (n_features,)).copy()
+        spread = np.broadcast_to(np.asarray(scale, dtype=np.float64), (n_features,))
+        if not (np.isfinite(loc).all() and np.isfinite(spread).all() and (spread > 0).all()):
+            raise ValueError("loc must be finite and scale finite and positive.")
+        rng = check_random_state(self.random_state)
+        self.n_features_in_ = int(n_features)
+        if hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        self.density_ = None
+        self.sigma_ = 0.1 if self.sigma is None else float(self.sigma)
+        self.device_ = resolve_device(self.device)
+        self._initialize(None, loc, np.diag(spread), rng)
+        sigmas = [self.sigma_] * self.max_iter
+        torch_rng = make_generator(rng, self.device_)
+        self._train(log_prob, sigmas, None, lambda sigma: 0.0, rng, torch_rng)
+        return self
+
+    def _fit_density(self, X, rng):
+        density = DDEDensity(
+            hidden_layer_sizes=self.dde_hidden_layer_sizes,
+            activation=self.dde_activation,
+            verbose=self.verbose,
+            device=self.device,
+        )
+        if self.density is not None:
+            density = self.density
+        if self.density is not None and hasattr(self.density, "module_"):
+            density = copy.deepcopy(self.density)
+            if self.sigma is not None and self.sigma != density.sigma:
+                raise ValueError(
+                    f"sigma={self.sigma!r} differs from the fitted density's "
+                    f"sigma={density.sigma!r}; pass sigma=None to use the density's."
+                )
+            if density.n_features_in_ != X.shape[1]:
+                raise ValueError(
+                    f"X has {X.shape[1]} features, but the fitted density has "
+                    f"{density.n_features_in_}."
+                )
+            return density
+        density = clone(density)
+        if self.sigma is not None:
+            density.set_params(sigma=self.sigma)
+        if density.random_state is None:
+            density.set_params(random_state=rng.randint(np.iinfo(np.int32).max))
+        return density.fit(X)
+
+    def _initialize(self, X, loc, scale, rng):
+        """Fresh generator and ``s_q``; ``X`` (data) or the fresh generator's output
+        places ``s_q``'s Gaussian base."""
+        n_features = self.n_features_in_
+        self.latent_dim_ = n_features if self.latent_dim is None else self.latent_dim
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+        as_tensor = dict(dtype=torch.float32)
+
+        def factory():
+            return Generator(
+                self.latent_dim_,
+                n_features,
+                tuple(self.hidden_layer_sizes),
+                self.activation,
+                self.output_activation,
+                torch.as_tensor(loc, **as_tensor),
+                torch.as_tensor(scale, **as_tensor),
+            )
+
+        self.generator_ = build_module(factory, seed, self.device_)
+        if X is None:
+            z = self._codes(N_PROPOSAL_ROWS, make_generator(rng, self.device_))
+            X = self._generate(z).double().cpu().numpy()
+        model = DDEDensity(
+            hidden_layer_sizes=self.dde_hidden_layer_sizes,
+            activation=self.dde_activation,
+            n_importance_samples=self.n_importance_samples,
+            device=self.device_,
+        )
+        model.n_features_in_ = n_features
+        if hasattr(self, "feature_names_in_"):
+            model.feature_names_in_ = self.feature_names_in_
+        model._initialize(X, np.ones(len(X)), self.sigma_, rng, self.device_)
+        self.generated_density_ = model
+        self._train_result = None
+
+    def _sigmas(self, levels):
+        """Noise level of each generator step: the data DDE's kept annealing levels
+        (each for an equal share of ``annealing_fraction`` of the steps, at least
+        ``CHECK_INTERVAL``), then ``sigma_``; no annealing on a warm start."""
+        n_anneal = int(self.annealing_fraction * self.max_iter)
+        levels = _evenly([s for s in levels if s > self.sigma_], n_anneal // CHECK_INTERVAL)
+        if not levels or self._train_result is not None:
+            return [self.sigma_] * self.max_iter
+        per = n_anneal // len(levels)
+        steps = [s for s in levels for _ in range(per)]
+        return steps + [self.sigma_] * (self.max_iter - len(steps))
+
+    def _train(self, log_target, sigmas, on_sigma, log_z_target, rng, torch_rng):
+        """Run the loop; record the curves; normalize ``s_q`` on a proposal fitted
+        to the generated data."""
+        model = self.generated_density_
+        mean = torch.as_tensor(model._mean, dtype=torch.float32, device=self.device_)
+        log_model = Shifted(model.module_, mean)
+
+        def monitor(sigma):
+            """KL(q~ || p~) at ``sigma``: both DDEs normalized by importance sampling."""
+            x = self._generate(self._codes(N_MONITOR_SAMPLES, torch_rng))
+            x = x + sigma * torch.randn(x.shape, generator=torch_rng, device=x.device)
+            u = (x - mean) @ model.module_.whitening.T
+            moments = Gaussian(
+                u.shape[1],
+                u.mean(0),
+                torch.linalg.cholesky(_cov(u) * 1.1),
+                self.device_,
+            )
+            proposal = Mixture([model._proposal("mixture", sigma), moments], [0.5, 0.5])
+            est = importance_sampling(
+                model.module_.whitened,
+                proposal,
+                N_MONITOR_SAMPLES,
+                N_NORMALIZER_BATCHES,
+                torch_rng,
+            )
+            log_z_p = log_z_target(sigma)
+            if not est.reliable or math.isnan(log_z_p):
+                return math.nan
+            log_q = evaluate(log_model, x) - est.log_z + model._log_det_whitening
+            return float((log_q - evaluate(log_target, x) + log_z_p).mean())
+
+        result = train_generator(
+            self.generator_,
+            log_model,
+            log_target,
+            latent_dim=self.latent_dim_,
+            sigmas=sigmas,
+            n_inner_steps=self.n_inner_steps,
+            n_warmup_steps=min(N_WARMUP_STEPS, self.n_inner_steps * self.max_iter),
+            batch_size=self.batch_size,
+            learning_rate_init=self.learning_rate_init,
+            model_learning_rate_init=self.dde_learning_rate_init,
+            learning_rate=self.learning_rate,
+            rng=torch_rng,
+            check_interval=CHECK_INTERVAL,
+            on_sigma=on_sigma,
+            monitor=monitor,
+            verbose=self.verbose,
+            result=self._train_result,
+        )
+        self._train_result = result
+        model._set_sigma(self.sigma_)
+        self.n_iter_ = result.n_iter
+        self.loss_curve_ = result.loss_curve
+        self.dde_loss_curve_ = result.model_loss_curve
+        self.divergence_steps_ = np.array(result.divergence_steps)
+        self.divergence_curve_ = np.array(result.divergence_curve)
+        self.n_retries_ = result.n_retries
+        self.interrupted_ = result.interrupted
+        # s_q models the generated data: its proposal is fitted to them
+        generated = self._generate(self._codes(N_PROPOSAL_ROWS, torch_rng))
+        generated = generated.double().cpu().numpy()
+        model._set_mixture(generated, np.ones(len(generated)), rng)
+        model._store_normalizer(model._estimate("auto", self.n_importance_samples, torch_rng))
+
+    def _codes(self, n, generator):
+        return torch.randn(n, self.latent_dim_, generator=generator, device=self.device_)
+
+    def _generate(self, z):
+        with torch.no_grad():
+            return torch.cat([self.generator_(c) for c in z.split(GENERATE_CHUNK)])
+
+    def sample(self, n_samples=1, random_state=None):
+        """Generate samples: ``g(z)`` for ``z ~ N(0, I)``, one forward pass per batch.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of samples.
+        random_state : int, RandomState instance or None, default=None
+            Seeds the latent codes; an int makes the samples reproducible.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+            Samples of the (sharp) generated density ``q``.
+        """
+        check_is_fitted(self)
+        if not isinstance(n_samples, Integral) or isinstance(n_samples, bool):
+            raise TypeError(f"n_samples must be an int, got {type(n_samples).__name__}.")
+        if n_samples < 1:
+            raise ValueError(f"n_samples must be at least 1, got {n_samples}.")
+        generator = make_generator(check_random_state(random_state), self.device_)
+        return self._generate(self._codes(int(n_samples), generator)).double().cpu().numpy()
+
+    def generate(self, Z):
+        """Map given latent codes through the generator (e.g. to interpolate).
+
+        Parameters
+        ----------
+        Z : array-like of shape (n_samples, latent_dim_)
+            Latent codes; the generator was trained on ``z ~ N(0, I)``.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+        """
+        check_is_fitted(self)
+        Z = np.asarray(Z, dtype=np.float64)
+        if Z.ndim != 2 or Z.shape[1] != self.latent_dim_:
+            raise ValueError(f"Z must have shape (n_samples, {self.latent_dim_}), got {Z.shape}.")
+        if not np.isfinite(Z).all():
+            raise ValueError("Z contains NaN or infinity.")
+        return self._generate(to_tensor(Z, self.device_)).double().cpu().numpy()
+
+    def score_samples(self, X):
+        """Log-density of the smoothed generated distribution ``q~`` at each sample.
+
+        ``q~ = q * N(0, sigma_^2 I)``, through ``s_q`` normalized by importance
+        sampling as :meth:`DDEDensity.score_samples` is (see
+        ``generated_density_`` for the estimate and its diagnostics). Compare with
+        ``density_.score_samples`` (the data's ``p~``) to see where the generator
+        puts too much or too little mass.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_density : ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self)
+        validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        return self.generated_density_.score_samples(X)
+
+    def score(self, X, y=None):
+        """Mean log-likelihood of ``X`` under the smoothed generated density ``q~``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        score : float
+        """
+        return float(np.mean(self.score_samples(X)))
+
+
+def _moments(X):
+    """Mean and symmetric square root of the covariance (floored) of ``X``."""
+    mean = X.mean(0)
+    cov = np.atleast_2d(np.cov(X - mean, rowvar=False, bias=True))
+    evals, evecs = np.linalg.eigh(cov)
+    evals = np.maximum(evals, 1e-6 * max(evals.max(), 1e-12))
+    return mean, (evecs * np.sqrt(evals)) @ evecs.T
+
+
+def _cov(u):
+    r = u - u.mean(0)
+    return (r.T @ r) / len(u) + 1e-6 * torch.eye(u.shape[1], device=u.device)

@@ -1,0 +1,229 @@
+"""DDEGenerator: Algorithm 1 as an estimator users can rely on."""
+
+import pickle
+import warnings
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from scipy.special import logsumexp
+
+from skdde import DDEDensity, DDEGenerator
+from skdde.datasets import eight_gaussians, eight_gaussians_1d, make_moons
+
+DENSITY = dict(hidden_layer_sizes=(32, 32), max_iter=20, n_importance_samples=4096,
+               device="cpu")
+SMALL = dict(hidden_layer_sizes=(32, 32), dde_hidden_layer_sizes=(32, 32), max_iter=60,
+             n_importance_samples=4096, device="cpu")
+
+
+def _quiet(fn, *args, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fn(*args, **kw)
+
+
+@pytest.fixture(scope="module")
+def moons():
+    return make_moons(600, noise=0.1, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def fitted(moons):
+    density = DDEDensity(sigma=0.2, random_state=0, **DENSITY)
+    return _quiet(DDEGenerator(density=density, random_state=0, **SMALL).fit, moons)
+
+
+def _mode_stats(samples, means, radius):
+    d = np.linalg.norm(samples[:, None, :] - means[None], axis=-1)
+    freq = np.bincount(d.argmin(1), minlength=len(means)) / len(samples)
+    return freq, float((d.min(1) < radius).mean())
+
+
+# --- what the generator learns ---------------------------------------------------
+
+def test_eight_gaussians_all_modes_covered_evenly_and_sharply():
+    # the paper's 2-D toy at sigma 0.1, default settings
+    truth = eight_gaussians()
+    X = truth.sample(3000, random_state=0)
+    gen = _quiet(DDEGenerator(sigma=0.1, random_state=0).fit, X)
+    freq, near = _mode_stats(gen.sample(20000, random_state=1), truth.means, 3 * 0.1)
+    assert (freq > 0).all()
+    assert freq.max() < 2 / 8 and freq.min() > 0.5 / 8, freq
+    assert near >= 0.8
+
+
+def _kl_1d(gen, truth, sigma, n=200_000):
+    """KL(q~ || p~) by quadrature: q~ is the generated samples' histogram (bins
+    far finer than sigma) convolved with N(0, sigma^2); p~ is exact."""
+    grid = np.linspace(-12, 12, 2401)
+    dx = grid[1] - grid[0]
+    x = gen.sample(n, random_state=123)[:, 0]
+    counts, _ = np.histogram(x, bins=np.r_[grid - dx / 2, grid[-1] + dx / 2])
+    kernel = -0.5 * ((grid[:, None] - grid[None, :]) / sigma) ** 2
+    log_q = logsumexp(kernel, b=counts[None, :] / counts.sum(), axis=1)
+    log_q -= 0.5 * np.log(2 * np.pi * sigma**2)
+    log_p = truth.log_density(grid[:, None], sigma)
+    return float(np.sum(np.exp(log_q) * (log_q - log_p)) * dx)
+
+
+@pytest.mark.slow
+def test_1d_eight_gaussians_kl_falls_below_005_nats():
+    truth, sigma = eight_gaussians_1d(), 0.2
+    X = truth.sample(20000, random_state=0)
+    density = _quiet(DDEDensity(sigma=sigma, random_state=0).fit, X)
+    fresh = _quiet(DDEGenerator(density=density, max_iter=1, random_state=0).fit, X)
+    gen = _quiet(DDEGenerator(sigma=sigma, random_state=0).fit, X)
+    start, end = _kl_1d(fresh, truth, sigma), _kl_1d(gen, truth, sigma)
+    assert end < 0.05 < start
+
+
+def test_fit_log_density_samples_a_given_bimodal_density():
+    centres = torch.tensor([[-2.0, 1.0], [2.0, -1.0]])
+
+    def log_prob(x):
+        return torch.logsumexp(-0.5 * ((x[:, None, :] - centres) / 0.3).square().sum(-1), 1)
+
+    gen = _quiet(DDEGenerator(sigma=0.05, max_iter=800, random_state=0).fit_log_density,
+                 log_prob, 2, scale=2.0)
+    freq, near = _mode_stats(gen.sample(10000, random_state=0), centres.numpy(), 3 * 0.3)
+    assert freq.min() > 0.5 / 2, freq
+    assert near >= 0.9
+    assert gen.density_ is None and gen.n_features_in_ == 2
+
+
+def test_training_lowers_the_running_divergence(fitted):
+    curve = fitted.divergence_curve_[np.isfinite(fitted.divergence_curve_)]
+    assert len(curve) and np.isfinite(fitted.loss_curve_).all()
+    assert len(fitted.loss_curve_) == fitted.n_iter_ == 60
+    assert len(fitted.dde_loss_curve_) == 60
+
+
+# --- estimator behaviour ---------------------------------------------------------
+
+def test_samples_are_reproducible_and_global_rng_untouched(moons):
+    torch.manual_seed(5)
+    before = torch.get_rng_state()
+    density = DDEDensity(sigma=0.2, random_state=0, **DENSITY)
+    a = _quiet(DDEGenerator(density=density, random_state=3, **SMALL).fit, moons)
+    assert torch.equal(torch.get_rng_state(), before)
+    b = _quiet(DDEGenerator(density=density, random_state=3, **SMALL).fit, moons)
+    np.testing.assert_array_equal(a.sample(50, random_state=0), b.sample(50, random_state=0))
+    np.testing.assert_array_equal(a.score_samples(moons), b.score_samples(moons))
+    assert not np.array_equal(a.sample(50, random_state=0), a.sample(50, random_state=1))
+
+
+def test_pickle_and_joblib_round_trips(fitted, moons, tmp_path):
+    ref = fitted.sample(20, random_state=0), fitted.score_samples(moons)
+    for loaded in (pickle.loads(pickle.dumps(fitted)), None):
+        if loaded is None:
+            joblib.dump(fitted, tmp_path / "gen.joblib")
+            loaded = joblib.load(tmp_path / "gen.joblib")
+        np.testing.assert_array_equal(loaded.sample(20, random_state=0), ref[0])
+        np.testing.assert_array_equal(loaded.score_samples(moons), ref[1])
+
+
+def test_generate_maps_codes_and_sample_is_generate_of_normal_codes(fitted):
+    Z = np.random.default_rng(0).normal(size=(5, fitted.latent_dim_))
+    X = fitted.generate(Z)
+    assert X.shape == (5, 2) and X.dtype == np.float64
+    np.testing.assert_array_equal(fitted.generate(Z), X)
+    line = fitted.generate(np.linspace(Z[0], Z[1], 7))
+    assert np.isfinite(line).all()
+
+
+def test_scores_are_the_generated_densitys(fitted, moons):
+    np.testing.assert_array_equal(
+        fitted.score_samples(moons), fitted.generated_density_.score_samples(moons)
+    )
+    assert fitted.score(moons) == pytest.approx(fitted.score_samples(moons).mean())
+    assert np.isfinite(fitted.generated_density_.log_normalizer_)
+
+
+def test_reusing_a_fitted_density_copies_it(moons):
+    density = _quiet(DDEDensity(sigma=0.3, random_state=0, **DENSITY).fit, moons)
+    before = density.score_samples(moons)
+    gen = _quiet(DDEGenerator(density=density, random_state=0, **SMALL).fit, moons)
+    assert gen.sigma_ == 0.3 and gen.density_ is not density
+    np.testing.assert_array_equal(density.score_samples(moons), before)
+    with pytest.raises(ValueError, match="differs from the fitted density"):
+        DDEGenerator(sigma=0.1, density=density, **SMALL).fit(moons)
+    with pytest.raises(ValueError, match="features"):
+        DDEGenerator(density=density, **SMALL).fit(np.c_[moons, moons])
+
+
+def test_unfitted_density_gets_the_generators_sigma(moons):
+    density = DDEDensity(sigma=0.5, random_state=0, **DENSITY)
+    gen = _quiet(DDEGenerator(sigma=0.25, density=density, random_state=0,
+                              **dict(SMALL, max_iter=5)).fit, moons)
+    assert gen.sigma_ == gen.density_.sigma_ == 0.25
+    assert density.sigma == 0.5 and not hasattr(density, "module_")
+
+
+def test_sigmoid_output_stays_in_the_unit_box_and_checks_x():
+    rng = np.random.default_rng(0)
+    X = rng.beta(2, 5, size=(500, 3))
+    gen = _quiet(DDEGenerator(sigma=0.05, output_activation="sigmoid", random_state=0,
+                              density=DDEDensity(random_state=0, **DENSITY),
+                              **dict(SMALL, max_iter=20)).fit, X)
+    S = gen.sample(1000, random_state=0)
+    assert S.min() >= 0 and S.max() <= 1
+    with pytest.raises(ValueError, match=r"in \[0, 1\]"):
+        DDEGenerator(output_activation="sigmoid", **SMALL).fit(X + 1)
+
+
+def test_divergence_is_rolled_back_or_reported_never_returned(moons):
+    density = _quiet(DDEDensity(sigma=0.2, random_state=0, **DENSITY).fit, moons)
+    # 100x the default learning rates
+    try:
+        gen = _quiet(DDEGenerator(density=density, learning_rate_init=0.1,
+                                  dde_learning_rate_init=0.1, random_state=0,
+                                  **SMALL).fit, moons)
+    except FloatingPointError as err:
+        assert "diverged" in str(err)
+    else:
+        assert np.isfinite(gen.sample(100, random_state=0)).all()
+        assert np.isfinite(gen.score_samples(moons)).all()
+    with pytest.raises(FloatingPointError, match="diverged"):
+        _quiet(DDEGenerator(density=density, dde_learning_rate_init=1e6, random_state=0,
+                            **SMALL).fit, moons)
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda g: g.sample(0), ValueError, "at least 1"),
+        (lambda g: g.sample(2.5), TypeError, "int"),
+        (lambda g: g.generate(np.zeros((3, 7))), ValueError, "shape"),
+        (lambda g: g.generate(np.full((1, 2), np.nan)), ValueError, "NaN"),
+        (lambda g: g.score_samples(np.zeros((3, 3))), ValueError, "features"),
+        (lambda g: g.score_samples([[np.nan, 0.0]]), ValueError, "NaN"),
+    ],
+)
+def test_bad_calls_are_named(fitted, call, error, match):
+    with pytest.raises(error, match=match):
+        call(fitted)
+
+
+def test_bad_fit_log_density_arguments():
+    with pytest.raises(TypeError, match="callable"):
+        DDEGenerator().fit_log_density("not a function", 2)
+    with pytest.raises(ValueError, match="n_features"):
+        DDEGenerator().fit_log_density(lambda x: x.sum(-1), 0)
+    with pytest.raises(ValueError, match="scale"):
+        DDEGenerator().fit_log_density(lambda x: x.sum(-1), 2, scale=-1.0)
+    with pytest.raises(ValueError, match="needs a number"):
+        DDEGenerator(sigma="scott").fit_log_density(lambda x: x.sum(-1), 2)
+
+
+def test_the_density_keeps_annealing_levels_the_generator_follows(moons):
+    density = _quiet(DDEDensity(sigma=0.05, random_state=0, **DENSITY).fit, moons)
+    levels = sorted(density._level_states, reverse=True)
+    assert 2 <= len(levels) <= 8 and min(levels) > density.sigma_
+    gen = DDEGenerator(max_iter=2000, annealing_fraction=0.5)
+    gen.sigma_, gen._train_result = density.sigma_, None
+    sigmas = gen._sigmas(levels)
+    assert len(sigmas) == 2000 and sigmas[-1000:] == [density.sigma_] * 1000
+    assert sorted(set(sigmas[:1000]), reverse=True) == levels
+    assert pickle.loads(pickle.dumps(density))._level_states.keys() == density._level_states.keys()

@@ -105,7 +105,7 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
     dde_learning_rate_init : float, default=1e-3
         Initial Adam learning rate of ``s_q``.
     learning_rate : {"cosine", "constant"}, default="cosine"
-        Schedule of both learning rates over ``max_iter`` steps.
+        Schedule of both learning rates over the ``max_iter`` steps.
     annealing_fraction : float, default=0.5
         Fraction of the steps spent on the data DDE's annealing levels above
         ``sigma_``, when it has them.
@@ -156,10 +156,13 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
     divergence_steps_ : ndarray of shape (n_checks,)
         Steps at which the divergence was estimated.
     divergence_curve_ : ndarray of shape (n_checks,)
-        Estimates of ``KL(q~ || p~)`` at the current noise level, in nats, with
-        both DDEs normalized by importance sampling (8,192 samples); NaN where
-        either normalizer was unreliable. After :meth:`fit_log_density` it is
-        ``KL(q~ || p) - log Z_p`` for the target's unknown ``log Z_p``.
+        Running estimates of ``KL(q~ || p~)`` at the current noise level, in
+        nats: the mean of ``log q_model - log p_model`` over 8,192 noisy
+        generated points, both DDEs normalized by importance sampling; NaN where
+        either normalizer was unreliable. Biased low by ``KL(q~ || q_model)``,
+        the error of ``s_q`` itself, so it can be negative: a trend, not a
+        value. After :meth:`fit_log_density` it is ``KL(q~ || p) - log Z_p``
+        for the target's unknown ``log Z_p``.
     n_retries_ : int
         Rollbacks after divergence (each halves the learning rates).
     interrupted_ : bool

@@ -82,7 +82,7 @@ def train_generator(
     n_warmup_steps : int
         Steps of ``model`` on the generator's first output before the alternation.
     learning_rate : {"constant", "cosine"}
-        Schedule of both learning rates over the steps.
+        Schedule of both learning rates over all the steps.
     rng : torch.Generator
         Source of all randomness.
     on_sigma : callable, default=None
@@ -175,6 +175,8 @@ def train_generator(
             )
             if not healthy:
                 result.n_retries += 1
+                for obj, state in zip((generator, model), good):
+                    obj.load_state_dict(state)
                 if result.n_retries > MAX_DIVERGENCE_RETRIES:
                     raise FloatingPointError(
                         f"Generator training diverged near step {result.n_iter + n} "
@@ -185,7 +187,7 @@ def train_generator(
                     )
                 lr_scale *= 0.5
                 opt_g, opt_q = optimizers()
-                for obj, state in zip((generator, model, opt_g, opt_q), good):
+                for obj, state in zip((opt_g, opt_q), good[2:]):
                     obj.load_state_dict(state)
                 applied = None  # the restored model has the old Gaussian part
                 continue

@@ -399,34 +399,42 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
         self.sigma_ = 0.1 if self.sigma is None else float(self.sigma)
         self.device_ = resolve_device(self.device)
         self._initialize(None, loc, np.diag(spread), rng)
+        probe = self._generate(self._codes(8, make_generator(rng, self.device_)))
+        values = log_prob(probe)
+        if not (isinstance(values, torch.Tensor) and values.shape == (8,)):
+            shape = getattr(values, "shape", type(values).__name__)
+            raise ValueError(
+                f"log_prob must map a tensor of shape (n, {n_features}) to a tensor of "
+                f"shape (n,); for n=8 it returned {shape}."
+            )
         sigmas = [self.sigma_] * self.max_iter
         torch_rng = make_generator(rng, self.device_)
         self._train(log_prob, sigmas, None, lambda sigma: 0.0, rng, torch_rng)
         return self
 
     def _fit_density(self, X, rng):
-        density = DDEDensity(
-            hidden_layer_sizes=self.dde_hidden_layer_sizes,
-            activation=self.dde_activation,
-            verbose=self.verbose,
-            device=self.device,
-        )
-        if self.density is not None:
-            density = self.density
-        if self.density is not None and hasattr(self.density, "module_"):
-            density = copy.deepcopy(self.density)
-            if self.sigma is not None and self.sigma != density.sigma:
+        """The data DDE: a copy of a fitted ``density``, else one fitted here."""
+        given = self.density
+        if given is not None and hasattr(given, "module_"):
+            if self.sigma is not None and self.sigma not in (given.sigma, given.sigma_):
                 raise ValueError(
                     f"sigma={self.sigma!r} differs from the fitted density's "
-                    f"sigma={density.sigma!r}; pass sigma=None to use the density's."
+                    f"sigma={given.sigma!r}; pass sigma=None to use the density's."
                 )
-            if density.n_features_in_ != X.shape[1]:
+            if given.n_features_in_ != X.shape[1]:
                 raise ValueError(
                     f"X has {X.shape[1]} features, but the fitted density has "
-                    f"{density.n_features_in_}."
+                    f"{given.n_features_in_}."
                 )
-            return density
-        density = clone(density)
+            return copy.deepcopy(given)
+        if given is None:
+            given = DDEDensity(
+                hidden_layer_sizes=self.dde_hidden_layer_sizes,
+                activation=self.dde_activation,
+                verbose=self.verbose,
+                device=self.device,
+            )
+        density = clone(given)
         if self.sigma is not None:
             density.set_params(sigma=self.sigma)
         if density.random_state is None:

@@ -222,6 +222,8 @@ def test_bad_fit_log_density_arguments():
         DDEGenerator().fit_log_density(lambda x: x.sum(-1), 2, scale=-1.0)
     with pytest.raises(ValueError, match="needs a number"):
         DDEGenerator(sigma="scott").fit_log_density(lambda x: x.sum(-1), 2)
+    with pytest.raises(ValueError, match=r"shape \(n,\)"):
+        DDEGenerator(max_iter=2).fit_log_density(lambda x: x, 2)
 
 
 def test_the_density_keeps_annealing_levels_the_generator_follows(moons):

@@ -7,14 +7,12 @@ On a 1-D mixture of eight Gaussians, one data DDE is fitted once and reused; a
 steps of the generated-data DDE per generator step, at sigma only and a constant
 learning rate as in the paper (in 1-D, annealing the generator through the data
 DDE's noise levels cost sharpness in a fixed budget). For each it records
-
-- the running estimate of ``KL(q~ || p~)`` the estimator keeps while training
-  (``divergence_curve_``: both DDEs normalized by importance sampling), and
-- the final ``KL(q~ || p~)`` by quadrature against the *exact* smoothed mixture,
-  with ``q~`` computed from 200,000 generated samples (a histogram far finer than
-  sigma, convolved with ``N(0, sigma^2)``),
-
-and the wall-clock time, and writes ``generator_inner_steps.png``.
+``KL(q~ || p~)`` every 150 generator steps, by quadrature against the *exact*
+smoothed mixture, with ``q~`` computed from 200,000 generated samples (a
+histogram far finer than sigma, convolved with ``N(0, sigma^2)``). The running
+estimate the estimator keeps (``divergence_curve_``) was too noisy for this plot.
+It prints the wall-clock time (quadrature included) and writes
+``generator_inner_steps.png``.
 
 Run ``python examples/plot_generator_inner_steps.py`` (``--quick`` for a smoke
 run).
@@ -55,24 +53,30 @@ def kl_by_quadrature(gen, n=200_000):
 
 
 # %%
+# Each generator is fitted in chunks with ``warm_start`` so that the quadrature
+# KL can be measured along the way (each chunk restarts Adam's moment estimates).
+n_chunks, chunk = (2, 20) if quick else (10, 150)
 fig, ax = plt.subplots(figsize=(6, 4))
-print(f"{'inner steps':>11} {'final KL (quadrature)':>22} {'seconds':>8}")
+print(f"{'inner steps':>11} {'KL after each chunk (quadrature)':>40} {'seconds':>8}")
 for n_inner in (1, 2, 5, 10, 20):
-    start = time.perf_counter()
     gen = DDEGenerator(
         density=density,
         n_inner_steps=n_inner,
-        max_iter=40 if quick else 1500,
+        max_iter=chunk,
         annealing_fraction=0.0,
         learning_rate="constant",
+        warm_start=True,
         random_state=0,
-    ).fit(X)
+    )
+    start, kls = time.perf_counter(), []
+    for _ in range(n_chunks):
+        kls.append(kl_by_quadrature(gen.fit(X)))
     seconds = time.perf_counter() - start
-    print(f"{n_inner:>11} {kl_by_quadrature(gen):>22.4f} {seconds:>8.0f}")
-    ax.plot(gen.divergence_steps_, gen.divergence_curve_, label=f"{n_inner} inner steps")
+    print(f"{n_inner:>11} {' '.join(f'{kl:.3f}' for kl in kls):>40} {seconds:>8.0f}")
+    ax.plot(chunk * np.arange(1, n_chunks + 1), kls, marker="o", label=f"{n_inner} inner steps")
 ax.set_xlabel("generator step")
-ax.set_ylabel("running estimate of KL(q~ || p~) [nats]")
-ax.set_yscale("symlog", linthresh=0.01)
+ax.set_ylabel("KL(q~ || p~) by quadrature [nats]")
+ax.set_yscale("log")
 ax.legend()
 fig.savefig("generator_inner_steps.png", dpi=120, bbox_inches="tight")
 print("wrote generator_inner_steps.png")

@@ -8,7 +8,7 @@ each channel of a generated point, and we count
 
 - the distinct modes in a batch of 512 samples (real data: about 400 of the 512
   draws hit distinct classes out of 1000), and
-- the KL divergence from the class distribution of 10,000 samples to uniform
+- the KL divergence from the class distribution of 10,240 samples to uniform
   (real data give a small positive value from finite sampling alone),
 
 for the training data itself, :class:`skdde.DDEGenerator`, samples of a
@@ -43,7 +43,7 @@ digits = digits / 16.0
 clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(digits, labels)
 
 rng = np.random.default_rng(0)
-n_train = 2000 if quick else 10000
+n_train = 2048 if quick else 10240  # whole 512-sample batches
 idx = rng.integers(len(digits), size=(n_train, 3))
 X = digits[idx].reshape(n_train, 192)
 
@@ -64,7 +64,7 @@ def report(name, samples, seconds):
     return per_batch, kl
 
 
-n_samples = 2048 if quick else 10240
+n_samples = n_train
 print(f"{'':>22} {'modes / 512 batch':>18} {'KL to uniform':>14} {'seconds':>9}")
 results = {"training data": report("training data", X[:n_samples], 0)}
 

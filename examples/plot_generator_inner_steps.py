@@ -54,7 +54,10 @@ def kl_by_quadrature(gen, n=200_000):
 
 # %%
 # Each generator is fitted in chunks with ``warm_start`` so that the quadrature
-# KL can be measured along the way (each chunk restarts Adam's moment estimates).
+# KL can be measured along the way. Each chunk restarts Adam's moment estimates
+# and replays the same noise stream, which costs: in one uninterrupted 1500-step
+# run (this script at commit 81cb376) the final KLs were 0.97, 0.75, 0.24, 0.079
+# and 0.086 for 1, 2, 5, 10 and 20 inner steps.
 n_chunks, chunk = (2, 20) if quick else (10, 150)
 fig, ax = plt.subplots(figsize=(6, 4))
 print(f"{'inner steps':>11} {'KL after each chunk (quadrature)':>40} {'seconds':>8}")

@@ -7,7 +7,7 @@ The target energy ``s_p`` is not trained here; with a schedule of noise levels,
 the caller swaps in ``s_p`` at each level (``on_sigma``): at large sigma the
 modes of ``p~`` overlap and mass moves between them freely; at the final sigma,
 far-apart modes exchange mass only through samples crossing near-empty gaps,
-which the reverse KL does very slowly (measured on eight Gaussians).
+which the reverse KL does very slowly (``benchmarks/generator.py``).
 
 Losses stay on the device between checkpoints; every ``check_interval`` steps
 they are checked (non-finite values, or the model's loss exploding), a good state

@@ -73,8 +73,7 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
     overlap and the generator shares mass between them freely, which at small
     sigma it does only very slowly (``benchmarks/generator.py``). It buys mode
     balance, not sharpness: on a 1-D mixture, in development runs,
-    ``annealing_fraction=0`` ended
-    closer to the data in the same number of steps.
+    ``annealing_fraction=0`` ended closer to the data in the same number of steps.
 
     Parameters
     ----------

@@ -4,6 +4,10 @@ The data's energy ``s_p`` is a :class:`DDEDensity` (``density_``); the generated
 data's energy ``s_q`` is a second one (``generated_density_``) sharing its
 Gaussian base, so its normalizer, scores and proposals are DDEDensity's own.
 The training loop lives in ``_train_generator.py``, the objective in ``_loss.py``.
+
+About 270 of its lines are numpydoc; the rest is the seam the estimator owns: the
+choice of the data DDE, the two energies' shared base, and the closures that
+hand the loop its noise levels and its normalized divergence check.
 """
 
 import copy
@@ -498,19 +502,18 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
         model = self.generated_density_
         mean = torch.as_tensor(model._mean, dtype=torch.float32, device=self.device_)
         log_model = Shifted(model.module_, mean)
+        proposals = model._proposal_cache()  # one mixture per noise level, not per check
 
         def monitor(sigma):
             """KL(q~ || p~) at ``sigma``: both DDEs normalized by importance sampling."""
             x = self._generate(self._codes(N_MONITOR_SAMPLES, torch_rng))
             x = x + sigma * torch.randn(x.shape, generator=torch_rng, device=x.device)
             u = (x - mean) @ model.module_.whitening.T
-            moments = Gaussian(
-                u.shape[1],
-                u.mean(0),
-                torch.linalg.cholesky(_cov(u) * 1.1),
-                self.device_,
-            )
-            proposal = Mixture([model._proposal("mixture", sigma), moments], [0.5, 0.5])
+            d = u.shape[1]
+            cov = 1.1 * torch.cov(u.T, correction=0).reshape(d, d)  # widened a little
+            tril = torch.linalg.cholesky(cov + 1e-6 * torch.eye(d, device=u.device))
+            moments = Gaussian(d, u.mean(0), tril, self.device_)
+            proposal = Mixture([proposals("mixture", sigma), moments], [0.5, 0.5])
             est = importance_sampling(
                 model.module_.whitened,
                 proposal,
@@ -652,8 +655,3 @@ def _moments(X):
     evals, evecs = np.linalg.eigh(cov)
     evals = np.maximum(evals, 1e-6 * max(evals.max(), 1e-12))
     return mean, (evecs * np.sqrt(evals)) @ evecs.T
-
-
-def _cov(u):
-    r = u - u.mean(0)
-    return (r.T @ r) / len(u) + 1e-6 * torch.eye(u.shape[1], device=u.device)

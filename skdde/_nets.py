@@ -23,6 +23,20 @@ GENERATOR_ACTIVATIONS = {**ACTIVATIONS, "relu": nn.ReLU, "leaky_relu": nn.LeakyR
 OUTPUT_ACTIVATIONS = {"identity": nn.Identity, "sigmoid": nn.Sigmoid}
 
 
+def _stack(widths):
+    """Linear layers between successive ``widths``; which of them are residual."""
+    pairs = list(zip(widths, widths[1:]))
+    return nn.ModuleList(nn.Linear(a, b) for a, b in pairs), [a == b for a, b in pairs]
+
+
+def _hidden(layers, residual, act, h):
+    """The hidden features of :func:`_stack`'s layers (residual where marked)."""
+    for layer, skip in zip(layers, residual):
+        a = act(layer(h))
+        h = h + a if skip else a
+    return h
+
+
 class ResidualMLP(nn.Module):
     """Scalar MLP ``R^d -> R``; a layer whose width equals its input's is residual.
 
@@ -39,8 +53,7 @@ class ResidualMLP(nn.Module):
     def __init__(self, n_features, hidden_layer_sizes, activation="softplus", resolution=1.0):
         super().__init__()
         widths = (n_features, *hidden_layer_sizes)
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths, widths[1:]))
-        self.residual = [a == b for a, b in zip(widths, widths[1:])]
+        self.layers, self.residual = _stack(widths)
         self.act = ACTIVATIONS[activation]()
         self.out = nn.Linear(widths[-1], 1)
         with torch.no_grad():
@@ -57,11 +70,7 @@ class ResidualMLP(nn.Module):
             nn.init.zeros_(self.out.bias)
 
     def forward(self, u):
-        h = u
-        for layer, residual in zip(self.layers, self.residual):
-            z = self.act(layer(h))
-            h = h + z if residual else z
-        return self.out(h).squeeze(-1)
+        return self.out(_hidden(self.layers, self.residual, self.act, u)).squeeze(-1)
 
 
 class Generator(nn.Module):
@@ -99,8 +108,7 @@ class Generator(nn.Module):
     ):
         super().__init__()
         widths = (latent_dim, *hidden_layer_sizes)
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths, widths[1:]))
-        self.residual = [a == b for a, b in zip(widths, widths[1:])]
+        self.layers, self.residual = _stack(widths)
         self.act = GENERATOR_ACTIVATIONS[activation]()
         self.out = nn.Linear(widths[-1], n_features)
         self.linear = nn.Linear(latent_dim, n_features, bias=False)
@@ -113,11 +121,7 @@ class Generator(nn.Module):
             nn.init.zeros_(self.out.bias)
 
     def forward(self, z):
-        h = z
-        for layer, residual in zip(self.layers, self.residual):
-            a = self.act(layer(h))
-            h = h + a if residual else a
-        u = self.linear(z) + self.out(h)
+        u = self.linear(z) + self.out(_hidden(self.layers, self.residual, self.act, z))
         return self.output(self.loc + u @ self.scale.T)
 
 

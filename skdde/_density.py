@@ -25,8 +25,12 @@ from sklearn.utils.validation import (
 )
 
 from ._base import (
+    Batches,
+    Rows,
     TorchStateMixin,
     build_module,
+    centred_tensor,
+    is_memory_mapped,
     make_generator,
     resolve_device,
     to_tensor,
@@ -54,6 +58,14 @@ DEFENSIVE_WEIGHT = 0.1
 #: (each chain costs one gradient per temperature).
 AIS_TEMPERATURES = 256
 AIS_CHAIN_FRACTION = 1 / 16
+#: sigma below this fraction of the data's spread is refused: the network's finest
+#: features would need gains beyond what float32 training resolves.
+MIN_SIGMA_RATIO = 1e-5
+#: Training data larger than this as float32 (or memory-mapped) is streamed to the
+#: device one mini-batch at a time instead of copied to it whole.
+STREAM_BYTES = 2**30
+#: Rows per chunk when computing the data's moments.
+MOMENT_CHUNK = 65536
 #: Rows per forward pass when scoring, and chains per batch when sampling.
 SCORE_CHUNK = 65536
 SAMPLE_CHUNK = 8192
@@ -81,10 +93,38 @@ def _evenly(levels, k):
     return [levels[round(i)] for i in np.linspace(0, len(levels) - 1, k)]
 
 
+def _moments(X, weight):
+    """Weighted mean and (biased) covariance of the rows of ``X``, in float64.
+
+    Two passes over chunks of rows, so a memmap is read, never copied whole. The
+    first row is subtracted before averaging: a constant feature centres to
+    exactly zero, however large its value.
+    """
+    n, total = X.shape[0], weight.sum()
+    shift = np.asarray(X[0], dtype=np.float64)
+    acc = sum(
+        weight[s : s + MOMENT_CHUNK] @ (np.asarray(X[s : s + MOMENT_CHUNK], np.float64) - shift)
+        for s in range(0, n, MOMENT_CHUNK)
+    )
+    mean = shift + acc / total
+    cov = np.zeros((X.shape[1], X.shape[1]))
+    for s in range(0, n, MOMENT_CHUNK):
+        c = np.asarray(X[s : s + MOMENT_CHUNK], np.float64) - mean
+        cov += (c * weight[s : s + MOMENT_CHUNK, None]).T @ c
+    with np.errstate(over="ignore", invalid="ignore"):
+        cov /= total
+    if not np.isfinite(cov).all():
+        largest = max(np.abs(X[s : s + MOMENT_CHUNK]).max() for s in range(0, n, MOMENT_CHUNK))
+        raise ValueError(
+            f"X's values are too large (up to {largest:.3g}): their covariance "
+            "overflows float64. Rescale X, e.g. with StandardScaler."
+        )
+    return mean, cov
+
+
 def _data_scale(X, weight):
     """Root mean square of the features' (weighted) standard deviations."""
-    var = np.average((X - np.average(X, axis=0, weights=weight)) ** 2, 0, weight)
-    return math.sqrt(var.mean())
+    return math.sqrt(np.trace(_moments(X, weight)[1]) / X.shape[1])
 
 
 class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
@@ -271,6 +311,9 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         Best of ``validation_scores_`` at the final sigma, whose weights are kept.
     converged_ : bool
         Whether training stopped by the ``n_iter_no_change`` criterion.
+    interrupted_ : bool
+        Whether ``fit`` was stopped by ``KeyboardInterrupt`` (Ctrl-C); the model is
+        then the best one reached so far, normalized as usual.
     device_ : str
         Device the network is on.
     log_normalizer_ : float
@@ -296,6 +339,23 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
     -----
     :meth:`score` returns the **mean** log-likelihood per sample, as
     ``GaussianMixture.score`` does; ``KernelDensity.score`` returns the sum.
+
+    Input: any real dtype is fitted as float64 (float16 included); sparse,
+    complex, NaN, infinite, 1-D and 3-D input is refused with an error naming the
+    problem, as are values whose covariance overflows float64 and a ``sigma``
+    below ``1e-5`` of the data's spread (float32 training cannot resolve it).
+    Constant features and duplicated rows are valid. Everything is computed in
+    whitened units, so rescaling ``X`` and ``sigma`` by ``c`` shifts every
+    log-density by exactly ``-n_features * log(c)``. A numpy memmap, or training
+    data larger than 1 GiB as float32, is read one mini-batch at a time, never
+    copied whole (``benchmarks/memory.py``).
+
+    Training checks every step's loss (on the CPU before its update; on a GPU
+    every 32 steps, to spare host syncs) and each epoch's mean loss and weights.
+    A non-finite or exploding epoch is undone and retried at half the learning
+    rate, at most 6 times, then ``fit`` raises ``FloatingPointError`` with the
+    last good weights in place. ``KeyboardInterrupt`` ends ``fit`` early with a
+    warning and a usable model (``interrupted_``).
 
     References
     ----------
@@ -435,7 +495,10 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         device = self.device_ if warm else resolve_device(self.device)
         train_idx, val_idx = self._split(n_samples, rng)
-        X_train, w_train = X[train_idx], sample_weight[train_idx]
+        # a memmap, or data too large to copy, is read one mini-batch at a time
+        stream = is_memory_mapped(X) or 4 * len(train_idx) * n_features > STREAM_BYTES
+        X_train = Rows(X, train_idx) if stream else X[train_idx]
+        w_train = sample_weight[train_idx]
         if w_train.sum() <= 0:
             raise ValueError("sample_weight of the training samples sums to zero.")
 
@@ -446,7 +509,7 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
             self._train_result = None
         generator = make_generator(rng, device)
         data = (
-            self._tensor(X_train),
+            Batches(X_train, self._mean, device) if stream else self._tensor(X_train),
             to_tensor(w_train, device),
             self._tensor(X[val_idx]),
             to_tensor(sample_weight[val_idx], device),
@@ -499,6 +562,7 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         self.loss_curve_ = result.loss_curve
         self.best_loss_ = result.best_loss
         self.converged_ = result.converged
+        self.interrupted_ = result.interrupted
         if self.early_stopping or self.sigma == "auto":
             self.validation_scores_ = result.validation_scores
             self.best_validation_score_ = result.best_validation_score
@@ -660,9 +724,16 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
 
     def _set_base(self, X, weight):
         """The Gaussian base: mean and whitening matrix of ``Cov + sigma_^2 I``."""
-        mean = np.average(X, axis=0, weights=weight)
-        cov = np.atleast_2d(np.cov(X - mean, rowvar=False, aweights=weight, bias=True))
+        mean, cov = _moments(X, weight)
         evals, evecs = np.linalg.eigh(cov + self.sigma_**2 * np.eye(X.shape[1]))
+        # sigma over the data's spread, geometric mean over directions
+        ratio = self.sigma_ / np.exp(0.5 * np.log(evals).mean())
+        if ratio < MIN_SIGMA_RATIO:
+            raise ValueError(
+                f"sigma={self.sigma_:.3g} is {ratio:.2g} of the data's spread: a DDE "
+                "trained in float32 cannot resolve it. Give sigma in the units of X "
+                "(e.g. sigma='scott'), or rescale X."
+            )
         self._mean, self._cov, self._base_sigma = mean, cov, self.sigma_
         self._eigh = (evals - self.sigma_**2, evecs)
         self._whitening = (evecs / np.sqrt(evals)) @ evecs.T
@@ -689,8 +760,7 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         return factory
 
     def _tensor(self, X):
-        """Centre in float64 (keeps precision far from the origin), then to the device."""
-        return to_tensor(np.asarray(X, dtype=np.float64) - self._mean, self.device_)
+        return centred_tensor(X, self._mean, self.device_)
 
     def _set_mixture(self, X, weight, rng):
         """Fit the mixture proposal: a GaussianMixture of the whitened training data."""

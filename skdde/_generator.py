@@ -28,7 +28,7 @@ from ._base import (
     resolve_device,
     to_tensor,
 )
-from ._density import N_NORMALIZER_BATCHES, DDEDensity, _evenly
+from ._density import N_NORMALIZER_BATCHES, DDEDensity, _evenly, _moments
 from ._nets import (
     ACTIVATIONS,
     GENERATOR_ACTIVATIONS,
@@ -181,6 +181,14 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
     --------
     DDEDensity : The density estimator this generator is trained against.
 
+    Notes
+    -----
+    ``X`` is checked, and streamed when memory-mapped, as by :class:`DDEDensity`.
+    Training checks every step's losses (on the CPU at the step; on a GPU every 32
+    steps) and, every 100 steps, both networks' weights and the DDE's loss. A
+    failed check restores both networks to the last checked state at half the
+    learning rates, at most 6 times, then ``fit`` raises ``FloatingPointError``.
+
     References
     ----------
     S. A. Bigdeli, G. Lin, L. A. Dunbar, T. Portenier, M. Zwicker, "Learning
@@ -304,7 +312,7 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
             if self.output_activation == "sigmoid":
                 logits = np.log(np.clip(X, SIGMOID_EPS, 1 - SIGMOID_EPS))
                 logits -= np.log1p(-np.clip(X, SIGMOID_EPS, 1 - SIGMOID_EPS))
-                loc, scale = _moments(logits)
+                loc, scale = _mean_and_root(logits)
             else:
                 loc, scale = self.density_._mean, self.density_._unwhitening
             self._initialize(X, loc, scale, rng)
@@ -648,10 +656,9 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
         return float(np.mean(self.score_samples(X)))
 
 
-def _moments(X):
+def _mean_and_root(X):
     """Mean and symmetric square root of the covariance (floored) of ``X``."""
-    mean = X.mean(0)
-    cov = np.atleast_2d(np.cov(X - mean, rowvar=False, bias=True))
+    mean, cov = _moments(X, np.ones(len(X)))
     evals, evecs = np.linalg.eigh(cov)
     evals = np.maximum(evals, 1e-6 * max(evals.max(), 1e-12))
     return mean, (evecs * np.sqrt(evals)) @ evecs.T

@@ -22,6 +22,9 @@ MAX_DIVERGENCE_RETRIES = 6
 #: if every number stays finite. Early in annealing the loss is legitimately far
 #: above 1, so the reference is the epoch's own start.
 DIVERGENCE_FACTOR = 10.0
+#: On an accelerator the non-finite check is read every this many steps (a read is a
+#: host sync); on the CPU it is read at every step, before the update.
+FINITE_CHECK_STEPS = 32
 #: The likelihood term is skipped on steps whose importance batch has a smaller ESS:
 #: its gradient would rest on a handful of proposal points.
 MIN_LIKELIHOOD_ESS = 32
@@ -110,6 +113,26 @@ def _finite(module):
     return all(bool(torch.isfinite(p).all()) for p in module.parameters())
 
 
+class _FiniteWatch:
+    """Watches losses for a non-finite value without a host sync per step where
+    one costs (accelerators): ``watch(*losses)`` is True when one was seen and
+    this step's flag was read (every step on the CPU)."""
+
+    def __init__(self, device):
+        self.every = 1 if torch.device(device).type == "cpu" else FINITE_CHECK_STEPS
+        self.ok = torch.ones((), dtype=torch.bool, device=device)
+        self.steps = 0
+
+    def __call__(self, *losses):
+        for loss in losses:
+            self.ok = self.ok & torch.isfinite(loss).all()
+        self.steps += 1
+        return self.steps % self.every == 0 and self.failed()
+
+    def failed(self):
+        return not bool(self.ok)
+
+
 def train(
     module,
     x,
@@ -184,6 +207,7 @@ def train(
             stage_last = epoch + 1 == len(sigmas) or sigmas[epoch + 1] != sigma
             use_likelihood = likelihood and (stage_last if sigma_search else sigma == sigmas[-1])
             perm = torch.randperm(n, generator=generator, device=device)
+            watch, epoch_start_step = _FiniteWatch(device), step
             for idx in perm.split(batch_size):
                 factor = learning_rate_factor(learning_rate, step / total_steps)
                 for group in optimizer.param_groups:
@@ -197,27 +221,36 @@ def train(
                     nll = likelihood_loss(s, log_z, weight[idx]).float()
                     nll = torch.where(ess >= MIN_LIKELIHOOD_ESS, nll, torch.zeros_like(nll))
                     objective = loss + likelihood_weight * nll
+                if watch(objective.detach()):  # on the CPU: before a bad update
+                    break
                 optimizer.zero_grad(set_to_none=True)
                 objective.backward()
                 optimizer.step()
                 running += loss.detach() * len(idx)
                 first = loss.detach() if first is None else first
                 step += 1
-            epoch_loss = (running / n).item()
-            limit = DIVERGENCE_FACTOR * max(1.0, first.item())
-            if not (epoch_loss <= limit and _finite(module)):
+            diverged = watch.failed()
+            if not diverged:
+                epoch_loss = (running / n).item()
+                limit = DIVERGENCE_FACTOR * max(1.0, first.item())
+                diverged = not (epoch_loss <= limit and _finite(module))
+            if diverged:
                 retries += 1
+                module.load_state_dict(start_state)  # a failed fit leaves no NaN model
                 if retries > MAX_DIVERGENCE_RETRIES:
-                    raise FloatingPointError(
-                        f"Training diverged (exploding or non-finite loss or weights) at epoch "
-                        f"{result.n_iter + 1}, also after halving the learning rate "
-                        f"{MAX_DIVERGENCE_RETRIES} times. Lower learning_rate_init "
-                        f"(now {learning_rate_init}) or rescale X."
+                    what = (
+                        f"a non-finite loss at step {step - epoch_start_step + 1}"
+                        if watch.failed()
+                        else "an exploding loss or non-finite weights"
                     )
-                module.load_state_dict(start_state)
+                    raise FloatingPointError(
+                        f"Training diverged ({what}) in epoch {result.n_iter + 1}, also "
+                        f"after halving the learning rate {MAX_DIVERGENCE_RETRIES} times. "
+                        f"Lower learning_rate_init (now {learning_rate_init}) or rescale X."
+                    )
                 lr_scale *= 0.5
                 optimizer = torch.optim.Adam(module.parameters(), lr=learning_rate_init)
-                step -= steps_per_epoch
+                step = epoch_start_step
                 continue
             result.loss_curve.append(epoch_loss)
             result.n_iter += 1

@@ -27,6 +27,7 @@ from ._train import (
     DIVERGENCE_FACTOR,
     MAX_DIVERGENCE_RETRIES,
     _finite,
+    _FiniteWatch,
     _progress,
     learning_rate_factor,
 )
@@ -151,8 +152,9 @@ def train_generator(
             n = 1
             while n < check_interval and step + n < n_iter and sigmas[step + n] == sigma:
                 n += 1
-            g_losses = torch.empty(n, device=device)
-            q_losses = torch.empty(n, device=device)
+            g_losses = torch.zeros(n, device=device)
+            q_losses = torch.zeros(n, device=device)
+            watch = _FiniteWatch(device)
             for i in range(n):
                 factor = learning_rate_factor(learning_rate, (step + i) / n_iter) * lr_scale
                 opt_g.param_groups[0]["lr"] = learning_rate_init * factor
@@ -161,6 +163,8 @@ def train_generator(
                 q_losses[i] = torch.stack(
                     [model_step(opt_q, sigma) for _ in range(n_inner_steps)]
                 ).mean()
+                if watch(g_losses[i], q_losses[i]):
+                    break
             g_list, q_list = (
                 g_losses.tolist(),
                 q_losses.tolist(),
@@ -168,7 +172,8 @@ def train_generator(
             reference = result.model_loss_curve[-1] if result.model_loss_curve else 1.0
             limit = DIVERGENCE_FACTOR * max(1.0, reference)
             healthy = (
-                all(map(math.isfinite, g_list))
+                not watch.failed()
+                and all(map(math.isfinite, g_list))
                 and max(q_list) <= limit  # also False for NaN
                 and _finite(generator)
                 and _finite(model)

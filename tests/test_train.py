@@ -57,8 +57,40 @@ def _fit(module, **kw):
 
 
 def test_divergence_raises_a_clear_error_after_bounded_retries():
-    with pytest.raises(FloatingPointError, match="diverged"):
-        _fit(_Exploding())
+    module = _Exploding()
+    with pytest.raises(FloatingPointError, match="non-finite loss at step 1"):
+        _fit(module)
+    assert torch.equal(module.w, torch.ones(2))  # the last good state, not NaN
+
+
+class _NaNOnce(torch.nn.Module):
+    """A quadratic energy whose ``at``-th training evaluation is NaN."""
+
+    def __init__(self, at):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(2))
+        self.at, self.calls = at, 0
+
+    def forward(self, x):
+        s = -0.5 * (x * self.w).square().sum(-1)
+        if self.training:
+            self.calls += 1
+            if self.calls == self.at:
+                return s * math.nan
+        return s
+
+
+def test_a_non_finite_loss_is_caught_at_its_step_before_the_update(monkeypatch):
+    steps = []
+    real_step = torch.optim.Adam.step
+    monkeypatch.setattr(torch.optim.Adam, "step",
+                        lambda self, *a, **k: steps.append(1) or real_step(self, *a, **k))
+    module = _NaNOnce(at=3)
+    res = _fit(module, sigmas=[0.5] * 2, early_stopping=False)  # 3 steps per epoch
+    # steps 1-2 applied, step 3 caught before its update, the epoch rerun: 2 + 3 + 3
+    assert len(steps) == 8
+    assert res.n_iter == 2 and all(map(math.isfinite, res.loss_curve))
+    assert torch.isfinite(module.w).all()
 
 
 class _Small(torch.nn.Module):

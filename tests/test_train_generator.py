@@ -62,3 +62,18 @@ def test_a_non_finite_target_is_rolled_back_then_reported():
                         rng=torch.Generator().manual_seed(0), **KW)
     # the last good state is restored before the error: the fresh generator
     assert all(torch.equal(a, b) for a, b in zip(before, generator.parameters()))
+
+
+def test_a_non_finite_loss_stops_the_checkpoint_at_its_step():
+    generator, model = _nets()
+    calls = []
+
+    def target(y):  # NaN from the 5th generator step on
+        calls.append(1)
+        return -0.5 * y[:, 0] ** 2 * (math.nan if len(calls) >= 5 else 1.0)
+
+    with pytest.raises(FloatingPointError, match="diverged"):
+        train_generator(generator, model, target, sigmas=[0.3] * 100,
+                        rng=torch.Generator().manual_seed(0), **KW)
+    # each of the 7 tries stops at its first NaN step, not at the 100-step checkpoint
+    assert len(calls) == 4 + 7

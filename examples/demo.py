@@ -1,6 +1,6 @@
 """
 Quickstart: DDEDensity against KernelDensity and GaussianMixture
-===============================================================
+================================================================
 
 Fits a denoising density estimator to the two-spirals toy shipped with
 ``skdde.datasets``, prints the held-out mean log-likelihood next to a

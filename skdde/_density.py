@@ -290,7 +290,7 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         unreliable. ``sigma_`` is the level of the largest.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when ``X`` has string column names.
     module_ : torch.nn.Module
         The trained energy ``s`` on centred input ``x - mean``.

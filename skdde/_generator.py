@@ -151,7 +151,7 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
         Dimension of ``z``.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when ``X`` has string column names.
     n_iter_ : int
         Generator steps run (in total, with ``warm_start``).
@@ -604,7 +604,7 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
 
         Parameters
         ----------
-        Z : array-like of shape (n_samples, latent_dim_)
+        Z : array-like of shape (n_samples, `latent_dim_`)
             Latent codes; the generator was trained on ``z ~ N(0, I)``.
 
         Returns

@@ -6,15 +6,22 @@ Gaussians are also available as :class:`GaussianMixtureDensity` objects, whose
 ``N(0, sigma^2 I)``: the quantity a DDE at that ``sigma`` estimates.
 """
 
+import gzip
+import math
+import struct
+from pathlib import Path
+
 import numpy as np
 from scipy.special import logsumexp
 from sklearn.datasets import make_moons as _sk_make_moons
 from sklearn.utils import check_random_state
 
 __all__ = [
+    "FASHION_MNIST_HOME",
     "GaussianMixtureDensity",
     "eight_gaussians",
     "eight_gaussians_1d",
+    "load_fashion_mnist",
     "make_checkerboard",
     "make_eight_gaussians",
     "make_moons",
@@ -224,3 +231,79 @@ def make_moons(n_samples=1000, *, noise=0.05, random_state=None):
     """
     X, _ = _sk_make_moons(n_samples, noise=noise, random_state=random_state)
     return X
+
+
+#: Where Debian's ``dataset-fashion-mnist`` package puts the files.
+FASHION_MNIST_HOME = "/usr/share/datasets/fashion-mnist"
+
+
+def _read_idx(path):
+    """An IDX file (the MNIST format), gzipped or not, as an ndarray."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rb") as f:
+        magic = f.read(4)
+        if len(magic) != 4 or magic[:2] != b"\0\0" or magic[2] != 0x08:
+            raise ValueError(f"{path} is not an IDX file of unsigned bytes.")
+        shape = struct.unpack(f">{magic[3]}I", f.read(4 * magic[3]))
+        data = np.frombuffer(f.read(), dtype=np.uint8)
+    if data.size != math.prod(shape):
+        raise ValueError(f"{path} holds {data.size} values, its header says {shape}.")
+    return data.reshape(shape)
+
+
+def load_fashion_mnist(subset="train", *, data_home=None):
+    """Fashion-MNIST images and labels from local files; nothing is downloaded.
+
+    Reads the four ``*-idx?-ubyte(.gz)`` files of the original distribution, as
+    Debian's ``dataset-fashion-mnist`` package installs them
+    (``apt install dataset-fashion-mnist``).
+
+    Parameters
+    ----------
+    subset : {"train", "test"}, default="train"
+        The 60,000 training or the 10,000 test images.
+    data_home : str or path-like, default=None
+        Folder of the files; ``None`` means :data:`FASHION_MNIST_HOME`.
+
+    Returns
+    -------
+    X : ndarray of shape (n_images, 784), dtype uint8
+        Pixel values in 0-255, rows of 28 x 28 images.
+    y : ndarray of shape (n_images,), dtype uint8
+        Class labels 0-9.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the files are not there; the message says how to get them.
+
+    Examples
+    --------
+    >>> from skdde.datasets import load_fashion_mnist
+    >>> try:
+    ...     X, y = load_fashion_mnist("test")
+    ... except FileNotFoundError:
+    ...     X, y = np.zeros((10000, 784), np.uint8), np.zeros(10000, np.uint8)
+    >>> X.shape, y.shape
+    ((10000, 784), (10000,))
+    """
+    if subset not in ("train", "test"):
+        raise ValueError(f"subset must be 'train' or 'test', got {subset!r}.")
+    home = Path(FASHION_MNIST_HOME if data_home is None else data_home)
+    prefix = "train" if subset == "train" else "t10k"
+    paths = []
+    for kind in ("images-idx3", "labels-idx1"):
+        found = [p for p in (home / f"{prefix}-{kind}-ubyte.gz", home / f"{prefix}-{kind}-ubyte")
+                 if p.exists()]
+        if not found:
+            raise FileNotFoundError(
+                f"No {prefix}-{kind}-ubyte(.gz) in {home}. Install Debian's "
+                "dataset-fashion-mnist package (apt install dataset-fashion-mnist) or "
+                "pass data_home= a folder holding the files of "
+                "https://github.com/zalandoresearch/fashion-mnist."
+            )
+        paths.append(found[0])
+    images, labels = map(_read_idx, paths)
+    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+        raise ValueError(f"{paths[0]} and {paths[1]} do not hold matching images and labels.")
+    return images.reshape(len(images), -1), labels

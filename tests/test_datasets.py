@@ -60,3 +60,42 @@ def test_checkerboard_occupies_half_the_squares():
     occupied = counts > 0
     assert occupied.sum() == 8
     assert not (occupied & np.roll(occupied, 1, axis=0)).any()
+
+
+def _write_idx(path, array, compress):
+    import gzip
+    import struct
+
+    header = b"\0\0\x08" + bytes([array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    with (gzip.open if compress else open)(path, "wb") as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_fashion_mnist_reads_idx_files(tmp_path, compress):
+    from skdde.datasets import load_fashion_mnist
+
+    rng = np.random.default_rng(0)
+    images, labels = rng.integers(0, 256, (5, 28, 28)), rng.integers(0, 10, 5)
+    suffix = ".gz" if compress else ""
+    _write_idx(tmp_path / f"t10k-images-idx3-ubyte{suffix}", images, compress)
+    _write_idx(tmp_path / f"t10k-labels-idx1-ubyte{suffix}", labels, compress)
+    X, y = load_fashion_mnist("test", data_home=tmp_path)
+    np.testing.assert_array_equal(X, images.reshape(5, 784))
+    np.testing.assert_array_equal(y, labels)
+    with pytest.raises(FileNotFoundError, match="apt install dataset-fashion-mnist"):
+        load_fashion_mnist("train", data_home=tmp_path)
+
+
+def test_fashion_mnist_rejects_broken_files(tmp_path):
+    from skdde.datasets import load_fashion_mnist
+
+    (tmp_path / "t10k-images-idx3-ubyte").write_bytes(b"not an idx file")
+    _write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.zeros(3), False)
+    with pytest.raises(ValueError, match="not an IDX file"):
+        load_fashion_mnist("test", data_home=tmp_path)
+    _write_idx(tmp_path / "t10k-images-idx3-ubyte", np.zeros((2, 28, 28)), False)
+    with pytest.raises(ValueError, match="matching images and labels"):
+        load_fashion_mnist("test", data_home=tmp_path)
+    with pytest.raises(ValueError, match="subset"):
+        load_fashion_mnist("validation", data_home=tmp_path)

@@ -32,14 +32,16 @@ autodoc_default_options = {"members": True, "inherited-members": True}
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 
-# The gallery executes only when asked (``-D plot_gallery=1``): examples take
-# minutes each, and CI builds the pages without running them.
+# The gallery's examples take minutes each: they run only when asked, all of
+# them with ``-D plot_gallery=1``, or those whose path matches the regular
+# expression in $SKDDE_DOCS_EXECUTE (CI runs the fast ones).
+execute = os.environ.get("SKDDE_DOCS_EXECUTE")
 sphinx_gallery_conf = {
     "examples_dirs": "../examples",
     "gallery_dirs": "auto_examples",
-    "filename_pattern": r"/plot_",
+    "filename_pattern": execute or r"/(plot_|demo)",
     "ignore_pattern": r"__init__\.py|/output/",
-    "plot_gallery": "False",
+    "plot_gallery": "True" if execute else "False",
     "download_all_examples": False,
     "remove_config_comments": True,
     "doc_module": ("skdde",),

@@ -97,8 +97,9 @@ def test_sparse_input_is_rejected(make):
         np.repeat(_X[:5], 10, axis=0),  # duplicated rows
         _X.astype(object),
         (_X * 10).astype(np.int64),
+        _X > 0,
     ],
-    ids=["constant-feature", "constant-1e30", "duplicates", "object", "int"],
+    ids=["constant-feature", "constant-1e30", "duplicates", "object", "int", "bool"],
 )
 @pytest.mark.parametrize("make", ESTIMATORS)
 def test_degenerate_but_valid_input_gives_finite_scores(make, X):

@@ -346,7 +346,7 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
     below ``1e-5`` of the data's spread (float32 training cannot resolve it).
     Constant features and duplicated rows are valid. Everything is computed in
     whitened units, so rescaling ``X`` and ``sigma`` by ``c`` shifts every
-    log-density by exactly ``-n_features * log(c)``. A numpy memmap, or training
+    log-density by ``-n_features * log(c)``, up to rounding. A numpy memmap, or training
     data larger than 1 GiB as float32, is read one mini-batch at a time, never
     copied whole (``benchmarks/memory.py``).
 

@@ -1,6 +1,7 @@
 """Training loop for an energy network on the denoising loss.
 
-Mini-batches of a tensor held on the device, Adam, a learning-rate schedule, optional
+Mini-batches of a tensor held on the device (or of anything indexed like one, e.g.
+rows streamed from a memmap), Adam, a learning-rate schedule, optional
 sigma annealing, early stopping on a held-out denoising loss with fixed noise, and
 recovery from divergence. All randomness comes from the ``generator`` passed in.
 """

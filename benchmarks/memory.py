@@ -11,7 +11,7 @@ Each measurement runs in a fresh process, on one torch thread:
   to a tensor). Reported: the growth of the peak anonymous memory (``RssAnon``,
   sampled every 2 ms; file pages the memmap reads are page cache, not the fit's).
 
-    python benchmarks/memory.py            # all three, about 2 minutes
+    python benchmarks/memory.py            # all three, a few minutes
 """
 
 import os

@@ -1,7 +1,6 @@
 """The sklearn/torch seam: devices, seeding, module construction, pickling."""
 
 import copy
-import mmap
 import warnings
 
 import numpy as np
@@ -43,49 +42,6 @@ def build_module(factory, seed, device):
 def to_tensor(X, device, dtype=torch.float32):
     """Copy an array to a tensor (read-only memmaps from joblib are fine)."""
     return torch.tensor(np.asarray(X), dtype=dtype, device=device)
-
-
-def centred_tensor(X, mean, device):
-    """``X - mean`` in float64 (keeps precision far from the origin), as a float32
-    tensor on ``device``."""
-    return to_tensor(np.asarray(X, dtype=np.float64) - mean, device)
-
-
-def is_memory_mapped(X):
-    """Whether ``X`` is, or is a view of, a memory-mapped file."""
-    while X is not None:
-        if isinstance(X, (np.memmap, mmap.mmap)):
-            return True
-        X = getattr(X, "base", None)
-    return False
-
-
-class Rows:
-    """Rows ``index`` of the caller's array ``X``, read when indexed: a training
-    split that is never copied whole (a memmap stays on disk)."""
-
-    def __init__(self, X, index):
-        self.X, self.index = X, index
-        self.shape = (len(index), X.shape[1])
-
-    def __len__(self):
-        return len(self.index)
-
-    def __getitem__(self, key):
-        return self.X[self.index[key]]
-
-
-class Batches:
-    """Mini-batches of :class:`Rows` as a trainer indexes a data tensor:
-    ``batches[idx]`` (a tensor of positions) is :func:`centred_tensor` of those
-    rows, read only then."""
-
-    def __init__(self, rows, mean, device):
-        self.rows, self.mean, self.device = rows, mean, torch.device(device)
-        self.shape = rows.shape
-
-    def __getitem__(self, idx):
-        return centred_tensor(self.rows[idx.cpu().numpy()], self.mean, self.device)
 
 
 class TorchStateMixin:

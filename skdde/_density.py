@@ -1,6 +1,6 @@
 """DDEDensity: the scikit-learn layer over the energy network, trainer and normalizer.
 
-About 360 of its lines are numpydoc. The rest is longer than one concept's ~400
+About 390 of its lines are docstrings. The rest is longer than one concept's ~400
 because the estimator owns fitted state the lower layers are pure functions of:
 the whitened Gaussian base and the mixture proposal (built from the training data,
 re-expressed at any sigma), and the closures that hand the trainer its likelihood
@@ -24,17 +24,8 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._base import (
-    Batches,
-    Rows,
-    TorchStateMixin,
-    build_module,
-    centred_tensor,
-    is_memory_mapped,
-    make_generator,
-    resolve_device,
-    to_tensor,
-)
+from ._base import TorchStateMixin, build_module, make_generator, resolve_device, to_tensor
+from ._data import Batches, Rows, centred_tensor, is_memory_mapped, moments
 from ._mcmc import sample_energy
 from ._nets import ACTIVATIONS, GaussianBaseEnergy, ResidualMLP, evaluate
 from ._normalizer import (
@@ -64,8 +55,6 @@ MIN_SIGMA_RATIO = 1e-5
 #: Training data larger than this as float32 (or memory-mapped) is streamed to the
 #: device one mini-batch at a time instead of copied to it whole.
 STREAM_BYTES = 2**30
-#: Rows per chunk when computing the data's moments.
-MOMENT_CHUNK = 65536
 #: Rows per forward pass when scoring, and chains per batch when sampling.
 SCORE_CHUNK = 65536
 SAMPLE_CHUNK = 8192
@@ -93,38 +82,9 @@ def _evenly(levels, k):
     return [levels[round(i)] for i in np.linspace(0, len(levels) - 1, k)]
 
 
-def _moments(X, weight):
-    """Weighted mean and (biased) covariance of the rows of ``X``, in float64.
-
-    Two passes over chunks of rows, so a memmap is read, never copied whole. The
-    first row is subtracted before averaging: a constant feature centres to
-    exactly zero, however large its value.
-    """
-    n, total = X.shape[0], weight.sum()
-    shift = np.asarray(X[0], dtype=np.float64)
-    acc = sum(
-        weight[s : s + MOMENT_CHUNK] @ (np.asarray(X[s : s + MOMENT_CHUNK], np.float64) - shift)
-        for s in range(0, n, MOMENT_CHUNK)
-    )
-    mean = shift + acc / total
-    cov = np.zeros((X.shape[1], X.shape[1]))
-    for s in range(0, n, MOMENT_CHUNK):
-        c = np.asarray(X[s : s + MOMENT_CHUNK], np.float64) - mean
-        cov += (c * weight[s : s + MOMENT_CHUNK, None]).T @ c
-    with np.errstate(over="ignore", invalid="ignore"):
-        cov /= total
-    if not np.isfinite(cov).all():
-        largest = max(np.abs(X[s : s + MOMENT_CHUNK]).max() for s in range(0, n, MOMENT_CHUNK))
-        raise ValueError(
-            f"X's values are too large (up to {largest:.3g}): their covariance "
-            "overflows float64. Rescale X, e.g. with StandardScaler."
-        )
-    return mean, cov
-
-
 def _data_scale(X, weight):
     """Root mean square of the features' (weighted) standard deviations."""
-    return math.sqrt(np.trace(_moments(X, weight)[1]) / X.shape[1])
+    return math.sqrt(np.trace(moments(X, weight)[1]) / X.shape[1])
 
 
 class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
@@ -724,7 +684,7 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
 
     def _set_base(self, X, weight):
         """The Gaussian base: mean and whitening matrix of ``Cov + sigma_^2 I``."""
-        mean, cov = _moments(X, weight)
+        mean, cov = moments(X, weight)
         evals, evecs = np.linalg.eigh(cov + self.sigma_**2 * np.eye(X.shape[1]))
         # sigma over the data's spread, geometric mean over directions
         ratio = self.sigma_ / np.exp(0.5 * np.log(evals).mean())

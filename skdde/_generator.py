@@ -28,7 +28,8 @@ from ._base import (
     resolve_device,
     to_tensor,
 )
-from ._density import N_NORMALIZER_BATCHES, DDEDensity, _evenly, _moments
+from ._data import moments
+from ._density import N_NORMALIZER_BATCHES, DDEDensity, _evenly
 from ._nets import (
     ACTIVATIONS,
     GENERATOR_ACTIVATIONS,
@@ -658,7 +659,7 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
 
 def _mean_and_root(X):
     """Mean and symmetric square root of the covariance (floored) of ``X``."""
-    mean, cov = _moments(X, np.ones(len(X)))
+    mean, cov = moments(X, np.ones(len(X)))
     evals, evecs = np.linalg.eigh(cov)
     evals = np.maximum(evals, 1e-6 * max(evals.max(), 1e-12))
     return mean, (evecs * np.sqrt(evals)) @ evecs.T

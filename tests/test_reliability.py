@@ -14,7 +14,7 @@ import torch
 from sklearn.model_selection import GridSearchCV
 from sklearn.utils.validation import check_is_fitted
 
-import skdde._base
+import skdde._data
 import skdde._density
 from skdde import DDEDensity, DDEGenerator, __version__
 from skdde.datasets import make_moons
@@ -223,14 +223,14 @@ def memmap(moons, tmp_path):
 
 def _fit_counting_rows(make, X, monkeypatch):
     """Fit, and return the most rows of X held in one tensor while fitting."""
-    built, real = [], skdde._base.to_tensor
+    built, real = [], skdde._data.to_tensor
 
     def to_tensor(X, *args, **kwargs):
         built.append(np.shape(X))
         return real(X, *args, **kwargs)
 
     with monkeypatch.context() as patch:
-        patch.setattr(skdde._base, "to_tensor", to_tensor)
+        patch.setattr(skdde._data, "to_tensor", to_tensor)
         est = _quiet(make().fit, X)
     return est, max(shape[0] for shape in built if len(shape) == 2)
 

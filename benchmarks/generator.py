@@ -2,7 +2,8 @@
 
 For seeds 0 and 1, and for seed 0 without annealing the generator through the data
 DDE's noise levels (annealing_fraction=0): 3000 training points, then 20,000
-generated samples are assigned to their nearest mode. Prints the mode frequencies (uniform is 0.125), the share of
+generated samples are assigned to their nearest mode. Prints the mode frequencies
+(uniform is 0.125), the share of
 samples within 3 standard deviations (0.3) of a mode (the exact mixture puts
 98.9% there), the last running estimates of KL(q~ || p~), and the fit time, on
 one torch thread.

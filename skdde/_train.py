@@ -11,6 +11,7 @@ import math
 import warnings
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from ._loss import denoising_loss, likelihood_loss
@@ -64,11 +65,16 @@ def sigma_schedule(sigma, sigma_start, n_epochs, annealing_fraction):
 
 def sigma_path(sigma_start, sigma_min, n_epochs):
     """Per-epoch noise levels for a search: ``sigma_start / 1.1^k`` down to
-    ``sigma_min``, each level held for an equal share of ``n_epochs`` (at least one)."""
+    ``sigma_min``, each level held for an equal share of ``n_epochs``. With fewer
+    epochs than levels, evenly spaced levels (the first and the last among them)
+    get one epoch each: the search never takes more than ``n_epochs``."""
     levels = [sigma_start]
     while levels[-1] / 1.1 > sigma_min:
         levels.append(levels[-1] / 1.1)
-    per_level = max(1, n_epochs // len(levels))
+    if n_epochs < len(levels):
+        picks = sorted({round(i) for i in np.linspace(0, len(levels) - 1, max(1, n_epochs))})
+        return [levels[i] for i in picks]
+    per_level = n_epochs // len(levels)
     return [s for s in levels for _ in range(per_level)]
 
 
@@ -108,6 +114,13 @@ class _Patience:
             self.best = value
             if keep_state:
                 self.state = copy.deepcopy(module.state_dict())
+
+
+def adam(params, lr):
+    """Adam, with torch's fused kernel (one per step) where the device has one."""
+    params = list(params)
+    fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
+    return torch.optim.Adam(params, lr=lr, fused=fused or None)
 
 
 def _finite(module):
@@ -191,7 +204,7 @@ def train(
     dsm, lik, train_patience = _Patience(tol), _Patience(tol), _Patience(tol)
     best_stage, stages_no_change = -math.inf, 0
     retries, lr_scale = 0, 1.0
-    optimizer = torch.optim.Adam(module.parameters(), lr=learning_rate_init)
+    optimizer = adam(module.parameters(), learning_rate_init)
     bar = _progress(len(sigmas), verbose)
     epoch = step = 0
     try:
@@ -250,7 +263,7 @@ def train(
                         f"Lower learning_rate_init (now {learning_rate_init}) or rescale X."
                     )
                 lr_scale *= 0.5
-                optimizer = torch.optim.Adam(module.parameters(), lr=learning_rate_init)
+                optimizer = adam(module.parameters(), learning_rate_init)
                 step = epoch_start_step
                 continue
             result.loss_curve.append(epoch_loss)

@@ -29,6 +29,7 @@ from ._train import (
     _finite,
     _FiniteWatch,
     _progress,
+    adam,
     learning_rate_factor,
 )
 
@@ -103,8 +104,8 @@ def train_generator(
 
     def optimizers():
         return (
-            torch.optim.Adam(g_params, lr=learning_rate_init),
-            torch.optim.Adam(model.parameters(), lr=model_learning_rate_init),
+            adam(g_params, learning_rate_init),
+            adam(model.parameters(), model_learning_rate_init),
         )
 
     def codes():

@@ -238,7 +238,10 @@ def test_sample_is_reproducible(fitted):
 @pytest.mark.parametrize("method", ["score_samples", "score", "sample"])
 def test_not_fitted(method):
     with pytest.raises(NotFittedError):
-        getattr(DDEDensity(), method)(np.zeros((2, 2))) if method != "sample" else DDEDensity().sample()
+        if method == "sample":
+            DDEDensity().sample()
+        else:
+            getattr(DDEDensity(), method)(np.zeros((2, 2)))
 
 
 def test_invalid_parameters_are_named():

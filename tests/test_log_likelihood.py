@@ -161,5 +161,6 @@ def test_auto_sigma_is_reproducible_and_holds_out_data_without_early_stopping(ei
     b = _quiet_fit(DDEDensity(sigma="auto", random_state=3, **params), eight[1][:500])
     np.testing.assert_array_equal(a.sigma_path_scores_, b.sigma_path_scores_)
     assert a.sigma_ == b.sigma_ and np.isfinite(a.sigma_path_scores_).any()
+    assert a.n_iter_ <= 8  # max_iter bounds the search too
     with pytest.raises(ValueError, match="sigma='auto'"):
         DDEDensity(sigma="auto", **params).fit(eight[1][:2])  # 1 left to train on

@@ -35,4 +35,5 @@ def test_importance_resample_follows_the_weights():
     log_w = torch.log(torch.tensor([0.1, 0.0, 0.9]))
     idx = importance_resample(log_w, 20_000, g)
     freq = torch.bincount(idx, minlength=3).double() / 20_000
-    torch.testing.assert_close(freq, torch.tensor([0.1, 0.0, 0.9], dtype=torch.float64), atol=0.01, rtol=0)
+    expected = torch.tensor([0.1, 0.0, 0.9], dtype=torch.float64)
+    torch.testing.assert_close(freq, expected, atol=0.01, rtol=0)

@@ -25,6 +25,54 @@ def test_input_gradient_matches_closed_form():
     assert s.shape == (7,)
 
 
+def _autograd_value_and_grad(energy, x):
+    x = x.detach().requires_grad_(True)
+    s = energy(x)
+    (grad,) = torch.autograd.grad(s.sum(), x, create_graph=True)
+    return s, grad
+
+
+@pytest.mark.parametrize("activation", ["softplus", "silu", "tanh"])
+@pytest.mark.parametrize("sizes", [(8, 8), (6, 9, 9, 5)])
+def test_hand_written_gradient_equals_autograd(activation, sizes):
+    # values, input gradients and the weight gradients of a loss on the input
+    # gradient (what training backpropagates) must all match autograd's
+    torch.manual_seed(0)
+    net = ResidualMLP(3, sizes, activation).double()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.normal_(0, 0.7)
+    energy = GaussianBaseEnergy(net, torch.randn(3, 3, dtype=torch.float64))
+    energy.set_precision(torch.tensor([[1.5, 0.3, 0.0], [0.3, 1.0, 0.2], [0.0, 0.2, 0.7]]))
+    x = 2 * torch.randn(11, 3, dtype=torch.float64)
+    results = []
+    for value_and_grad in (energy.value_and_grad, lambda x: _autograd_value_and_grad(energy, x)):
+        s, grad = value_and_grad(x)
+        loss = (grad.sin() + s[:, None]).square().mean()
+        results.append((s, grad, torch.autograd.grad(loss, list(net.parameters()))))
+    (s, grad, weight_grads), (s_ref, grad_ref, weight_grads_ref) = results
+    torch.testing.assert_close(s, s_ref)
+    torch.testing.assert_close(grad, grad_ref)
+    for got, expected in zip(weight_grads, weight_grads_ref):
+        torch.testing.assert_close(got, expected)
+
+
+def test_input_gradient_uses_autograd_for_networks_without_their_own():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(2, 5), torch.nn.Tanh(), torch.nn.Linear(5, 1))
+    energy = GaussianBaseEnergy(net, torch.eye(2))
+    x = torch.randn(4, 2)
+    s, grad = input_gradient(energy, x, create_graph=True)
+    s_ref, grad_ref = _autograd_value_and_grad(energy, x)
+    torch.testing.assert_close(grad, grad_ref)
+    assert grad.requires_grad
+    # the whitened view offers the same
+    s_w, grad_w = input_gradient(energy.whitened, x)
+    torch.testing.assert_close(s_w, energy.whitened(x))
+    torch.testing.assert_close(grad_w, grad_ref)
+    assert not grad_w.requires_grad
+
+
 def test_residual_only_where_widths_match():
     net = ResidualMLP(3, (8, 8, 4))
     assert net.residual == [False, True, False]

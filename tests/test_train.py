@@ -26,7 +26,12 @@ def test_sigma_path_holds_each_level_for_an_equal_share():
     assert levels[0] == 1.0 and levels[-1] / 1.1 <= 0.5 < levels[-1]
     assert all(path.count(v) == path.count(1.0) for v in levels)
     assert path == sorted(path, reverse=True)
-    assert len(sigma_path(1.0, 0.01, 3)) == len(set(sigma_path(1.0, 0.01, 3)))  # >= 1 each
+    # fewer epochs than levels: one epoch per level, spread from start to floor
+    for n_epochs in (1, 3, 10):
+        short = sigma_path(1.0, 0.01, n_epochs)
+        assert len(short) == len(set(short)) == n_epochs
+        assert short[0] == 1.0 and short == sorted(short)[::-1]
+        assert n_epochs == 1 or short[-1] / 1.1 <= 0.01 < short[-1]
 
 
 def test_learning_rate_schedules():

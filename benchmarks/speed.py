@@ -1,0 +1,228 @@
+"""Training and scoring speed of DDEDensity's default network, against the machine.
+
+Training: one denoising step (Eq. 5, double backpropagation) of the default energy
+(3 x 128 residual Softplus MLP on a Gaussian base) at d = 10, batch 512. Reported in
+steps/s (median of 5 repeats, taken round robin) for
+
+- ``plain``: a loop in the style of the reference code: ``autograd.grad(...,
+  create_graph=True)`` per step, torch's default Adam, one ``.item()`` per step;
+- ``+ hand-written gradient``: the same loop with the energy's own input gradient
+  (``value_and_grad``) in place of autograd's double backward;
+- ``+ fused Adam, no .item()``: and torch's fused Adam, no host sync per step;
+- ``skdde train()``: the package's training loop (mini-batch epochs, learning-rate
+  schedule, the per-step non-finite check);
+- ``torch.compile of the loss``: the hand-written loss compiled by inductor
+  (compile time reported apart);
+
+Each is also given as a share of the roofline: the step's matmul FLOPs (counted by
+torch's FLOP counter on the plain step) at the machine's measured matmul rate for
+the step's largest shape (512 x 128 x 128).
+
+Scoring: ``DDEDensity.score_samples`` rows/s on 1,000,000 x 10 rows, and
+``KernelDensity.score_samples`` (Scott's bandwidth) against n_train = 1e4, 1e5, 1e6
+on 1,000 rows, next to a DDE fitted (one epoch) on the same rows: a KDE's cost grows
+with n_train, a DDE's does not.
+
+    python benchmarks/speed.py                 # threads 1 and 2, CPU, ~10 minutes
+    python benchmarks/speed.py --threads 1 --device cuda
+"""
+
+import argparse
+import copy
+import functools
+import math
+import time
+import warnings
+
+import numpy as np
+import sklearn
+import torch
+from sklearn.neighbors import KernelDensity
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_map
+from torch.utils.flop_counter import flop_registry
+
+from skdde import DDEDensity
+from skdde._loss import denoising_loss
+from skdde._train import adam, train
+
+B, D, SIGMA, HIDDEN = 512, 10, 0.3, 128
+warnings.simplefilter("ignore")
+
+
+def median_rate(run, count, repeats=3):
+    """``count`` per second of ``run()``, the median of ``repeats`` timings."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        sync()
+        times.append(time.perf_counter() - start)
+    return count / float(np.median(times))
+
+
+def sync():
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+class _CountFlops(TorchDispatchMode):
+    """Matmul FLOPs of every op run inside, by torch's own FLOP formulas."""
+
+    def __init__(self):
+        super().__init__()
+        self.total = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        count = flop_registry.get(func._overloadpacket)
+        if count is not None:
+            shape = lambda t: t.shape if isinstance(t, torch.Tensor) else t  # noqa: E731
+            self.total += count(*tree_map(shape, args), **tree_map(shape, kwargs),
+                                out_val=tree_map(shape, out))
+        return out
+
+
+def loop(module, x, *, hand_written, fused, item, compiled=False):
+    """A ``run(steps)`` closure: the plain training loop with the chosen parts."""
+    optimizer = adam(module.parameters(), 1e-3) if fused else torch.optim.Adam(
+        module.parameters(), lr=1e-3)
+    g = torch.Generator(x.device).manual_seed(0)
+
+    def autograd_loss(m, xb, eps):
+        y = (xb + SIGMA * eps).requires_grad_(True)
+        (grad,) = torch.autograd.grad(m(y).sum(), y, create_graph=True)
+        return (SIGMA * grad + eps).square().mean()
+
+    def own_loss(m, xb, eps):
+        return denoising_loss(m, xb, eps, SIGMA)
+
+    loss_fn = own_loss if hand_written else autograd_loss
+    if compiled:
+        loss_fn = torch.compile(loss_fn)
+
+    def run(steps):
+        for _ in range(steps):
+            idx = torch.randint(len(x), (B,), generator=g, device=x.device)
+            eps = torch.randn(B, D, generator=g, device=x.device)
+            loss = loss_fn(module, x[idx], eps)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            if item:
+                loss.item()
+
+    return run
+
+
+def training(energy, device, steps, repeats=5):
+    x = torch.randn(B * 40, D, device=device)
+    w = torch.ones(len(x), device=device)
+    counter = _CountFlops()
+    with counter:
+        loop(copy.deepcopy(energy), x, hand_written=False, fused=False, item=True)(1)
+    flops = counter.total
+    a = torch.randn(B, HIDDEN, device=device)
+    m = torch.randn(HIDDEN, HIDDEN, device=device)
+
+    def matmuls():
+        for _ in range(2000):
+            torch.mm(a, m)
+
+    matmuls()
+    matmul = median_rate(matmuls, 2000 * 2 * B * HIDDEN**2)
+    print(f"  step: {flops / 1e6:.0f} MFLOP in matmuls ({flops / B / 1e3:.0f} kFLOP per "
+          f"sample, {flops / (2 * B * sum_forward(energy)):.1f} forward passes); "
+          f"matmul {matmul / 1e9:.0f} GFLOP/s -> roofline {matmul / flops:.0f} steps/s")
+    variants = {
+        "plain (reference style)": dict(hand_written=False, fused=False, item=True),
+        "+ hand-written gradient": dict(hand_written=True, fused=False, item=True),
+        "+ fused Adam, no .item()": dict(hand_written=True, fused=True, item=False),
+        "torch.compile of the loss": dict(hand_written=True, fused=True, item=False,
+                                          compiled=True),
+    }
+    runs = {name: loop(copy.deepcopy(energy), x, **kw) for name, kw in variants.items()}
+    for name, run in runs.items():
+        start = time.perf_counter()
+        run(10)  # warm up; compiles the compiled one
+        if "compile" in name:
+            print(f"  (compiling took {time.perf_counter() - start:.0f} s)")
+    module = copy.deepcopy(energy)
+    epochs = math.ceil(steps / 40)
+
+    def package():
+        train(module, x, w, None, None, sigmas=[SIGMA] * epochs, batch_size=B,
+              learning_rate_init=1e-3, learning_rate="constant", early_stopping=False,
+              n_iter_no_change=epochs + 1, tol=0.0,
+              generator=torch.Generator(device).manual_seed(0))
+
+    timed = {name: (functools.partial(run, steps), steps) for name, run in runs.items()}
+    timed["skdde train()"] = (package, 40 * epochs)
+    # round robin, so that a slow spell of the machine hits every variant alike
+    times = {name: [] for name in timed}
+    for _ in range(repeats):
+        for name, (run, count) in timed.items():
+            start = time.perf_counter()
+            run()
+            sync()
+            times[name].append((time.perf_counter() - start) / count)
+    rows = {name: 1 / float(np.median(t)) for name, t in times.items()}
+    plain = rows["plain (reference style)"]
+    for name, rate in rows.items():
+        print(f"  {name:<42s} {rate:7.0f} steps/s {rate * B:9.0f} samples/s "
+              f"{rate * flops / matmul:5.0%} of roofline  x{rate / plain:.2f}")
+
+
+def sum_forward(energy):
+    """Matmul multiply-adds of one forward pass per sample."""
+    net = energy.net
+    widths = [D] + [layer.out_features for layer in net.layers] + [1]
+    return D * D + sum(a * b for a, b in zip(widths, widths[1:]))
+
+
+def scoring(est, device):
+    X = np.random.default_rng(1).normal(size=(1_000_000, D))
+    rate = median_rate(lambda: est.score_samples(X), len(X))
+    print(f"  DDEDensity.score_samples, 1,000,000 x {D}: {rate:,.0f} rows/s")
+
+
+def kde_table(device):
+    rng = np.random.default_rng(2)
+    X_test = rng.normal(size=(1000, D))
+    print(f"  {'n_train':>9s} {'KDE rows/s':>11s} {'DDE rows/s':>11s} {'DDE fit s':>9s}")
+    for n in (10_000, 100_000, 1_000_000):
+        X = rng.normal(size=(n, D))
+        kde = KernelDensity(bandwidth="scott").fit(X)
+        kde_rate = median_rate(lambda: kde.score_samples(X_test), len(X_test), repeats=1)
+        start = time.perf_counter()
+        est = DDEDensity(sigma=SIGMA, max_iter=1, random_state=0, device=device).fit(X)
+        fit_seconds = time.perf_counter() - start
+        dde_rate = median_rate(lambda: est.score_samples(X_test), len(X_test))
+        print(f"  {n:9d} {kde_rate:11,.0f} {dde_rate:11,.0f} {fit_seconds:9.1f}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--steps", type=int, default=400)
+    args = parser.parse_args()
+    print(f"torch {torch.__version__}, scikit-learn {sklearn.__version__}, "
+          f"device {args.device}")
+    X = np.random.default_rng(0).normal(size=(2000, D))
+    est = DDEDensity(sigma=SIGMA, max_iter=2, random_state=0, device=args.device).fit(X)
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        print(f"\ntorch threads: {torch.get_num_threads()}")
+        print(f"training, d = {D}, batch {B}, default network:")
+        training(est.module_, args.device, args.steps)
+        print("scoring:")
+        scoring(est, args.device)
+    print(f"\nKernelDensity against a DDE, d = {D}, 1,000 rows scored, "
+          f"torch threads {torch.get_num_threads()}:")
+    kde_table(args.device)
+
+
+if __name__ == "__main__":
+    main()

@@ -99,3 +99,101 @@ def test_fashion_mnist_rejects_broken_files(tmp_path):
         load_fashion_mnist("test", data_home=tmp_path)
     with pytest.raises(ValueError, match="subset"):
         load_fashion_mnist("validation", data_home=tmp_path)
+
+
+def _write(home, name, write):
+    path = home / datasets.TABULAR_FILES[name]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write(path)
+
+
+def test_tabular_miniboone_splits_at_the_tail_and_standardizes_on_train_and_val(tmp_path):
+    data = np.random.default_rng(0).normal(3.0, 2.0, size=(1005, 43))
+    _write(tmp_path, "miniboone", lambda p: np.save(p, data))
+    train, val, test = datasets.load_tabular("miniboone", tmp_path)
+    assert (train.shape, val.shape, test.shape) == ((815, 43), (90, 43), (100, 43))
+    reference = data[:905]
+    mean, std = reference.mean(0), reference.std(0)
+    np.testing.assert_allclose(test, (data[905:] - mean) / std)
+    np.testing.assert_allclose(val, (data[815:905] - mean) / std)
+    np.testing.assert_allclose(np.vstack([train, val]).mean(0), 0, atol=1e-12)
+
+
+def test_tabular_power_drops_two_columns_and_dequantizes_reproducibly(tmp_path):
+    rng = np.random.default_rng(0)
+    data = rng.integers(0, 5, size=(2000, 8)).astype(float)
+    data[:, 7] = np.arange(2000)  # time: no noise is added
+    _write(tmp_path, "power", lambda p: np.save(p, data))
+    first = datasets.load_tabular("power", tmp_path)
+    assert [part.shape for part in first] == [(1620, 6), (180, 6), (200, 6)]
+    for a, b in zip(first, datasets.load_tabular("power", tmp_path)):
+        np.testing.assert_array_equal(a, b)
+    values = np.concatenate([part for part in first])
+    # integer columns became continuous; time stayed an evenly spaced grid
+    assert len(np.unique(values[:, 2])) == len(values)
+    np.testing.assert_allclose(np.diff(np.sort(values[:, 5])), np.diff(np.sort(values[:, 5]))[0])
+
+
+def test_tabular_gas_drops_correlated_columns(tmp_path):
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    columns = {name: rng.normal(size=500) for name in ("Time", "Meth", "Eth", "a", "b", "c")}
+    columns["d"] = columns["b"] + 1e-3 * rng.normal(size=500)  # a near-copy of "b"
+    _write(tmp_path, "gas", lambda p: pd.DataFrame(columns).to_pickle(p))
+    train, val, test = datasets.load_tabular("gas", tmp_path)
+    assert [part.shape for part in (train, val, test)] == [(405, 3), (45, 3), (50, 3)]
+    kept = np.vstack([train, val, test])
+    expected = np.column_stack([columns[k] for k in ("a", "c", "d")])
+    expected = (expected - expected.mean(0)) / expected.std(0, ddof=1)
+    np.testing.assert_allclose(kept, expected)
+
+
+def test_tabular_hepmass_keeps_signal_and_continuous_features(tmp_path):
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+
+    def frame(n, extra):
+        values = {"# label": rng.integers(0, 2, n).astype(float)}
+        values.update({f"f{j}": rng.normal(size=n) for j in range(4)})
+        values["f1"] = np.where(rng.random(n) < 0.2, values["f1"].min() - 1, values["f1"])
+        values["mass"] = rng.normal(size=n)
+        if extra:
+            values["extra"] = rng.normal(size=n)
+        return pd.DataFrame(values)
+
+    train_csv, test_csv = frame(600, False), frame(300, True)
+    folder = tmp_path / datasets.TABULAR_FILES["hepmass"]
+    folder.mkdir(parents=True)
+    train_csv.to_csv(folder / "1000_train.csv", index=False)
+    test_csv.to_csv(folder / "1000_test.csv", index=False)
+    train, val, test = datasets.load_tabular("hepmass", tmp_path)
+    signal = train_csv[train_csv["# label"] == 1][["f0", "f2", "f3", "mass"]].to_numpy()
+    assert len(train) + len(val) == len(signal) and len(val) == int(0.1 * len(signal))
+    assert test.shape == ((test_csv["# label"] == 1).sum(), 4)  # f1 is near-discrete
+    np.testing.assert_allclose(
+        np.vstack([train, val]), (signal - signal.mean(0)) / signal.std(0, ddof=1), atol=1e-10
+    )
+
+
+def test_tabular_bsds300_reads_the_three_splits(tmp_path):
+    h5py = pytest.importorskip("h5py")
+    parts = {k: np.random.default_rng(i).normal(size=(20 + i, 63)) for i, k in
+             enumerate(("train", "validation", "test"))}
+
+    def write(path):
+        with h5py.File(path, "w") as f:
+            for k, v in parts.items():
+                f[k] = v
+
+    _write(tmp_path, "bsds300", write)
+    for got, expected in zip(datasets.load_tabular("bsds300", tmp_path), parts.values()):
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_tabular_names_what_is_missing(tmp_path):
+    with pytest.raises(FileNotFoundError, match="miniboone/data.npy.*zenodo"):
+        datasets.load_tabular("miniboone", tmp_path)
+    with pytest.raises(FileNotFoundError, match="1000_train.csv"):
+        datasets.load_tabular("hepmass", tmp_path)
+    with pytest.raises(ValueError, match="name must be one of"):
+        datasets.load_tabular("cifar", tmp_path)

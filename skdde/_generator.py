@@ -129,7 +129,8 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
         Importance samples for the final normalizer of ``s_q``.
     warm_start : bool, default=False
         Continue training the fitted generator and ``s_q`` on the next ``fit``,
-        against the same data DDE.
+        against the same data DDE, with Adam's moments and the random stream
+        carried over (the noise is new, not a replay of the first fit's).
     verbose : int, default=0
         Progress bars when positive.
     random_state : int, RandomState instance or None, default=None
@@ -305,7 +306,9 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
                 f"values in [{X.min():.4g}, {X.max():.4g}]; rescale X or use "
                 "output_activation='identity'."
             )
-        rng = check_random_state(self.random_state)
+        # a warm start continues the random stream, so its noise is not a replay
+        rng = getattr(self, "_fit_rng", None) if warm else None
+        rng = check_random_state(self.random_state) if rng is None else rng
         if not warm:
             self.density_ = self._fit_density(X, rng)
             self.sigma_ = self.density_.sigma_
@@ -350,6 +353,7 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
 
         sigmas = self._sigmas(sorted(levels, reverse=True))
         self._train(log_target, sigmas, on_sigma, log_z_target, rng, torch_rng)
+        self._fit_rng = rng
         return self
 
     def fit_log_density(self, log_prob, n_features, *, loc=0.0, scale=1.0):

@@ -43,10 +43,23 @@ class GeneratorTrainResult:
     n_iter: int = 0
     n_retries: int = 0
     interrupted: bool = False
+    #: Both optimizers' states at the last good checkpoint (on the CPU), so that a
+    #: warm start continues Adam's moments instead of restarting them.
+    optimizer_states: list = None
 
 
 def _state(*modules):
     return [copy.deepcopy(m.state_dict()) for m in modules]
+
+
+def _on_cpu(state):
+    if isinstance(state, torch.Tensor):
+        return state.cpu()
+    if isinstance(state, dict):
+        return {k: _on_cpu(v) for k, v in state.items()}
+    if isinstance(state, (list, tuple)):
+        return type(state)(_on_cpu(v) for v in state)
+    return state
 
 
 def train_generator(
@@ -133,6 +146,8 @@ def train_generator(
         return loss.detach()
 
     opt_g, opt_q = optimizers()
+    for opt, state in zip((opt_g, opt_q), result.optimizer_states or ()):
+        opt.load_state_dict(state)  # moves the moments to the parameters' device
     generator.train()
     model.train()
     n_iter, applied = len(sigmas), None
@@ -220,6 +235,7 @@ def train_generator(
     finally:
         if bar is not None:
             bar.close()
+    result.optimizer_states = [_on_cpu(state) for state in good[2:]]
     generator.eval()
     model.eval()
     return result

@@ -173,6 +173,32 @@ def test_reusing_a_fitted_density_copies_it(moons):
         DDEGenerator(density=density, **SMALL).fit(np.c_[moons, moons])
 
 
+def test_warm_start_continues_adam_and_the_random_stream(moons, monkeypatch):
+    import skdde._generator as generator_module
+
+    seeds, make = [], generator_module.make_generator
+
+    def recording(rng, device):
+        g = make(rng, device)
+        seeds.append(g.initial_seed())
+        return g
+
+    monkeypatch.setattr(generator_module, "make_generator", recording)
+    density = _quiet(DDEDensity(sigma=0.3, random_state=0, **DENSITY).fit, moons)
+    gen = DDEGenerator(density=density, random_state=0, warm_start=True,
+                       **dict(SMALL, max_iter=30))
+    runs = []
+    for _ in range(3):
+        seeds.clear()
+        _quiet(gen.fit, moons)
+        runs.append(set(seeds))
+    # every warm fit draws fresh noise, none replays another's stream
+    assert not (runs[0] & runs[1] or runs[1] & runs[2] or runs[0] & runs[2])
+    assert gen.n_iter_ == len(gen.loss_curve_) == 90
+    steps = [s["step"] for s in gen._train_result.optimizer_states[0]["state"].values()]
+    assert all(int(step) == 90 for step in steps)  # Adam counted on, not restarted
+
+
 def test_unfitted_density_gets_the_generators_sigma(moons):
     density = DDEDensity(sigma=0.5, random_state=0, **DENSITY)
     gen = _quiet(DDEGenerator(sigma=0.25, density=density, random_state=0,

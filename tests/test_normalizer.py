@@ -153,3 +153,18 @@ def test_batch_log_normalizer_gradient_is_that_of_log_z():
     assert log_z.item() == pytest.approx(0.5 * d * math.log(2 * math.pi / 1.3), abs=0.01)
     assert grad.item() == pytest.approx(-d / 2.6, rel=0.02)
     assert not ess.requires_grad and 0 < ess.item() <= 200_000
+
+
+def test_proposal_gradients_in_closed_form_equal_autograd():
+    torch.manual_seed(0)
+    tril = torch.tensor([[1.5, 0.0, 0.0], [0.4, 0.7, 0.0], [-0.3, 0.2, 0.5]])
+    wide = Gaussian(3, torch.tensor([1.0, -2.0, 0.5]), tril)
+    inner = Mixture([wide, Gaussian(3, torch.full((3,), 3.0), 0.3 * torch.eye(3))], [0.3, 0.7])
+    z = 3 * torch.randn(50, 3)
+    for proposal in (Gaussian(3), wide, inner, Mixture([inner, Gaussian(3)], [0.9, 0.1])):
+        x = z.clone().requires_grad_(True)
+        (expected,) = torch.autograd.grad(proposal.log_prob(x).sum(), x)
+        value, grad = proposal.value_and_grad(z)
+        torch.testing.assert_close(value, proposal.log_prob(z))
+        torch.testing.assert_close(grad, expected)
+        assert grad.dtype == z.dtype

@@ -94,8 +94,8 @@ class ResidualMLP(nn.Module):
         """``(h(u), grad_u h(u))``, the gradient by a hand-written backward pass.
 
         Both are differentiable in the weights. A training step that backpropagates
-        a loss on the gradient through this pass ran 1.56x faster on one thread,
-        1.21x on two, than through autograd's double backward (``benchmarks/speed.py``).
+        a loss on the gradient through this pass ran 1.27x faster on one thread,
+        1.16x on two, than through autograd's double backward (``benchmarks/speed.py``).
         """
         h, slopes = u, []
         for layer, skip in zip(self.layers, self.residual):

@@ -123,6 +123,35 @@ def adam(params, lr):
     return torch.optim.Adam(params, lr=lr, fused=fused or None)
 
 
+class Compiled:
+    """``fn`` compiled by :func:`torch.compile`, or ``fn`` itself after a warning
+    where compiling fails (inductor's CPU kernels need a C++ compiler).
+
+    Failures surface at the first call or the first backward, so
+    :meth:`first_step` runs both under a guard.
+    """
+
+    def __init__(self, fn, backend="inductor"):
+        self.fn, self.fast = fn, torch.compile(fn, backend=backend)
+
+    def __call__(self, *args, **kwargs):
+        return self.fast(*args, **kwargs)
+
+    def first_step(self, step):
+        """Run ``step()`` (a forward and backward through ``self``); on a compiler
+        failure, warn and run it again uncompiled."""
+        try:
+            return step()
+        except (torch._dynamo.exc.BackendCompilerFailed, torch._inductor.exc.InductorError) as exc:
+            warnings.warn(
+                f"torch.compile failed ({type(exc).__name__}); training without it.",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+            self.fast = self.fn
+            return step()
+
+
 def _finite(module):
     return all(bool(torch.isfinite(p).all()) for p in module.parameters())
 
@@ -133,18 +162,21 @@ class _FiniteWatch:
     this step's flag was read (every step on the CPU)."""
 
     def __init__(self, device):
-        self.every = 1 if torch.device(device).type == "cpu" else FINITE_CHECK_STEPS
+        self.cpu = torch.device(device).type == "cpu"
         self.ok = torch.ones((), dtype=torch.bool, device=device)
-        self.steps = 0
+        self.bad, self.steps = False, 0
 
     def __call__(self, *losses):
+        if self.cpu:  # one read per loss, no device flag to update
+            self.bad = self.bad or not all(math.isfinite(loss.item()) for loss in losses)
+            return self.bad
         for loss in losses:
             self.ok = self.ok & torch.isfinite(loss).all()
         self.steps += 1
-        return self.steps % self.every == 0 and self.failed()
+        return self.steps % FINITE_CHECK_STEPS == 0 and self.failed()
 
     def failed(self):
-        return not bool(self.ok)
+        return self.bad or not bool(self.ok)
 
 
 def train(
@@ -168,6 +200,7 @@ def train(
     sigma_search=False,
     n_stages_no_change=5,
     on_sigma=None,
+    compile=False,
     verbose=0,
     result=None,
 ):
@@ -190,6 +223,7 @@ def train(
     the last epoch of every stage.
     ``on_sigma(sigma)`` is called before each epoch whose noise level differs
     from the previous one's (the estimator moves the energy's Gaussian part).
+    With ``compile``, the loss and its backward run through :class:`Compiled`.
     """
     result = TrainResult() if result is None else result
     result.converged = result.interrupted = False
@@ -205,6 +239,8 @@ def train(
     best_stage, stages_no_change = -math.inf, 0
     retries, lr_scale = 0, 1.0
     optimizer = adam(module.parameters(), learning_rate_init)
+    loss_fn = Compiled(denoising_loss) if compile else denoising_loss
+    uniform = bool((weight == weight[0]).all())  # a plain mean then
     bar = _progress(len(sigmas), verbose)
     epoch = step = 0
     try:
@@ -214,39 +250,51 @@ def train(
                 on_sigma(sigma)
             start_state = copy.deepcopy(module.state_dict())
             module.train()
-            running = torch.zeros((), device=device)
-            first = None
+            losses, sizes = [], []  # summed at the epoch's end: no work per step
             # a search ends each stage with the likelihood term (every stage is a
             # candidate model); otherwise it acts at the final sigma
             stage_last = epoch + 1 == len(sigmas) or sigmas[epoch + 1] != sigma
             use_likelihood = likelihood and (stage_last if sigma_search else sigma == sigmas[-1])
+            # compiled: a tensor, so that every noise level shares one graph
+            noise = torch.tensor(sigma, device=device) if compile else sigma
             perm = torch.randperm(n, generator=generator, device=device)
             watch, epoch_start_step = _FiniteWatch(device), step
             for idx in perm.split(batch_size):
                 factor = learning_rate_factor(learning_rate, step / total_steps)
                 for group in optimizer.param_groups:
                     group["lr"] = learning_rate_init * lr_scale * factor
-                xb = x[idx]
+                xb, wb = x[idx], None if uniform else weight[idx]
                 eps = torch.randn(xb.shape, generator=generator, device=device)
-                loss, s = denoising_loss(module, xb, eps, sigma, weight[idx], return_energy=True)
-                objective = loss
-                if use_likelihood:
-                    log_z, ess = log_normalizer(generator, sigma)
-                    nll = likelihood_loss(s, log_z, weight[idx]).float()
-                    nll = torch.where(ess >= MIN_LIKELIHOOD_ESS, nll, torch.zeros_like(nll))
-                    objective = loss + likelihood_weight * nll
+
+                def forward_backward():
+                    # energies only when needed: a compiled step returning them
+                    # ran 9% slower
+                    out = loss_fn(module, xb, eps, noise, wb, return_energy=use_likelihood)
+                    loss = objective = out[0] if use_likelihood else out
+                    if use_likelihood:
+                        log_z, ess = log_normalizer(generator, sigma)
+                        nll = likelihood_loss(out[1], log_z, wb).float()
+                        nll = torch.where(ess >= MIN_LIKELIHOOD_ESS, nll, torch.zeros_like(nll))
+                        objective = loss + likelihood_weight * nll
+                    optimizer.zero_grad(set_to_none=True)
+                    objective.backward()
+                    return loss, objective
+
+                if compile and step == 0:
+                    loss, objective = loss_fn.first_step(forward_backward)
+                else:
+                    loss, objective = forward_backward()
                 if watch(objective.detach()):  # on the CPU: before a bad update
                     break
-                optimizer.zero_grad(set_to_none=True)
-                objective.backward()
                 optimizer.step()
-                running += loss.detach() * len(idx)
-                first = loss.detach() if first is None else first
+                losses.append(loss.detach())
+                sizes.append(len(idx))
                 step += 1
             diverged = watch.failed()
             if not diverged:
-                epoch_loss = (running / n).item()
-                limit = DIVERGENCE_FACTOR * max(1.0, first.item())
+                curve = torch.stack(losses).double().cpu()
+                epoch_loss = float(curve @ torch.tensor(sizes, dtype=torch.float64)) / n
+                limit = DIVERGENCE_FACTOR * max(1.0, float(curve[0]))
                 diverged = not (epoch_loss <= limit and _finite(module))
             if diverged:
                 retries += 1

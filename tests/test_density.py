@@ -14,7 +14,8 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skdde import DDEDensity
+from skdde import DDEDensity, _train
+from skdde._train import Compiled
 from skdde.datasets import eight_gaussians, eight_gaussians_1d, make_moons
 
 SMALL = dict(hidden_layer_sizes=(32, 32), max_iter=30, n_importance_samples=4096,
@@ -138,6 +139,18 @@ def test_unit_sample_weight_equals_none(moons):
     b = _quiet_fit(DDEDensity(sigma=0.2, random_state=0, **SMALL), moons,
                    sample_weight=np.ones(len(moons)))
     np.testing.assert_array_equal(a.score_samples(moons), b.score_samples(moons))
+
+
+def test_compiled_training_matches_the_uncompiled_fit(moons, monkeypatch):
+    # at sigma only, the likelihood term in every epoch
+    kw = dict(sigma=0.2, sigma_start=None, random_state=0, **{**SMALL, "max_iter": 5})
+    a = _quiet_fit(DDEDensity(**kw), moons)
+    made = []
+    monkeypatch.setattr(_train, "Compiled", lambda fn: made.append(fn) or Compiled(fn))
+    b = _quiet_fit(DDEDensity(compile=True, **kw), moons)
+    assert made
+    np.testing.assert_allclose(b.loss_curve_, a.loss_curve_, rtol=1e-4)
+    np.testing.assert_allclose(b.score_samples(moons), a.score_samples(moons), atol=1e-3)
 
 
 def test_zero_weights_ignore_samples(moons):

@@ -1,9 +1,12 @@
+import functools
 import math
 
 import pytest
 import torch
 
-from skdde._train import learning_rate_factor, sigma_path, sigma_schedule, train
+from skdde import _train
+from skdde._nets import GaussianBaseEnergy, ResidualMLP
+from skdde._train import Compiled, learning_rate_factor, sigma_path, sigma_schedule, train
 
 
 def test_sigma_schedule_divides_by_1_1_down_to_sigma():
@@ -169,3 +172,33 @@ def test_unjudged_likelihood_leaves_early_stopping_to_the_denoising_loss():
     res = _fit(_Small(), sigmas=[0.5] * 8, validation_score=lambda s: next(scores),
                n_iter_no_change=3)
     assert res.converged and res.n_iter == 4 and res.best_validation_score == 1.0
+
+
+def _energy():
+    torch.manual_seed(0)
+    return GaussianBaseEnergy(ResidualMLP(2, (16, 16)), torch.eye(2))
+
+
+def test_compiled_training_follows_the_eager_one_with_one_graph_per_shape():
+    # four noise levels and a short last batch (48 = 20 + 20 + 8 rows)
+    from torch._dynamo.utils import counters
+
+    torch._dynamo.reset()
+    counters.clear()
+    kw = dict(sigmas=[1.0, 0.8, 0.6, 0.5], batch_size=20, early_stopping=False)
+    eager = _fit(_energy(), **kw)
+    compiled = _fit(_energy(), compile=True, **kw)
+    assert compiled.loss_curve == pytest.approx(eager.loss_curve, rel=1e-4)
+    # one graph for the full batches and one for the short one, whatever sigma
+    assert 1 <= counters["stats"]["unique_graphs"] <= 2
+
+
+def test_a_failing_compiler_warns_and_training_goes_on_uncompiled(monkeypatch):
+    def broken(graph, example_inputs):
+        raise RuntimeError("no C++ compiler")
+
+    monkeypatch.setattr(_train, "Compiled", functools.partial(Compiled, backend=broken))
+    kw = dict(sigmas=[0.5] * 2, early_stopping=False)
+    with pytest.warns(RuntimeWarning, match="torch.compile failed"):
+        fallback = _fit(_energy(), compile=True, **kw)
+    assert fallback.loss_curve == _fit(_energy(), **kw).loss_curve

@@ -15,9 +15,10 @@ for the training data itself, :class:`skdde.DDEGenerator`, samples of a
 ``GaussianMixture`` (components by BIC among a few) and MALA samples of
 :class:`skdde.DDEDensity`. Writes ``stacked_digits_modes.png``.
 
-Run ``python benchmarks/stacked_digits_modes.py`` (``--quick`` for a smoke run). It is
-kept with the benchmarks, not in the gallery: a full run takes far longer than an
-example may (the ``--quick`` run alone took over nine minutes).
+Run ``python benchmarks/stacked_digits_modes.py`` (``--quick`` for a smoke run); its
+output is in ``benchmarks/stacked_digits_modes_output.txt``. It is kept with the
+benchmarks, not in the gallery: a full run took 12 minutes on one thread, far
+longer than an example may.
 """
 
 # %%

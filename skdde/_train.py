@@ -127,8 +127,9 @@ class Compiled:
     """``fn`` compiled by :func:`torch.compile`, or ``fn`` itself after a warning
     where compiling fails (inductor's CPU kernels need a C++ compiler).
 
-    Failures surface at the first call or the first backward, so
-    :meth:`first_step` runs both under a guard.
+    Failures surface when a new graph is first called or differentiated (the
+    first step, an epoch's short last batch, the first likelihood epoch), so
+    :meth:`run` runs each step, forward and backward, under a guard.
     """
 
     def __init__(self, fn, backend="inductor"):
@@ -137,19 +138,29 @@ class Compiled:
     def __call__(self, *args, **kwargs):
         return self.fast(*args, **kwargs)
 
-    def first_step(self, step):
+    def run(self, step):
         """Run ``step()`` (a forward and backward through ``self``); on a compiler
         failure, warn and run it again uncompiled."""
         try:
             return step()
-        except (torch._dynamo.exc.BackendCompilerFailed, torch._inductor.exc.InductorError) as exc:
+        except Exception as exc:
+            if not _compiler_error(exc):
+                raise
+            reason = (str(exc).strip().splitlines() or [""])[0][:200]
             warnings.warn(
-                f"torch.compile failed ({type(exc).__name__}); training without it.",
+                f"torch.compile failed ({type(exc).__name__}: {reason}); training without it.",
                 RuntimeWarning,
                 stacklevel=4,
             )
             self.fast = self.fn
             return step()
+
+
+def _compiler_error(exc):
+    from torch._dynamo.exc import BackendCompilerFailed
+    from torch._inductor.exc import InductorError
+
+    return isinstance(exc, (BackendCompilerFailed, InductorError))
 
 
 def _finite(module):
@@ -280,10 +291,7 @@ def train(
                     objective.backward()
                     return loss, objective
 
-                if compile and step == 0:
-                    loss, objective = loss_fn.first_step(forward_backward)
-                else:
-                    loss, objective = forward_backward()
+                loss, objective = loss_fn.run(forward_backward) if compile else forward_backward()
                 if watch(objective.detach()):  # on the CPU: before a bad update
                     break
                 optimizer.step()

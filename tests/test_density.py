@@ -15,7 +15,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skdde import DDEDensity, _train
-from skdde._train import Compiled
+from skdde._compile import Compiled
 from skdde.datasets import eight_gaussians, eight_gaussians_1d, make_moons
 
 SMALL = dict(hidden_layer_sizes=(32, 32), max_iter=30, n_importance_samples=4096,

@@ -5,8 +5,9 @@ import pytest
 import torch
 
 from skdde import _train
+from skdde._compile import Compiled
 from skdde._nets import GaussianBaseEnergy, ResidualMLP
-from skdde._train import Compiled, learning_rate_factor, sigma_path, sigma_schedule, train
+from skdde._train import learning_rate_factor, sigma_path, sigma_schedule, train
 
 
 def test_sigma_schedule_divides_by_1_1_down_to_sigma():

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+#: Where Debian's ``dataset-fashion-mnist`` package puts the files.
 FASHION_MNIST_HOME = "/usr/share/datasets/fashion-mnist"
 
 

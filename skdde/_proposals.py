@@ -32,9 +32,10 @@ class Gaussian:
         kw = dict(dtype=torch.float64, device=device)
         self.mean = torch.zeros(n_features, **kw) if mean is None else torch.as_tensor(mean, **kw)
         self.scale_tril = None if scale_tril is None else torch.as_tensor(scale_tril, **kw)
-        self._log_det = 0.0
+        log_det = 0.0
         if self.scale_tril is not None:
-            self._log_det = float(torch.log(torch.diagonal(self.scale_tril)).sum())
+            log_det = float(torch.log(torch.diagonal(self.scale_tril)).sum())
+        self._log_norm = 0.5 * n_features * math.log(2 * math.pi) + log_det
 
     @property
     def device(self):
@@ -45,24 +46,24 @@ class Gaussian:
         z = eps.double() if self.scale_tril is None else eps.double() @ self.scale_tril.T
         return (z + self.mean).float()
 
+    def _standardized(self, z):
+        """``L^-1 (z - mean)``, transposed: shape ``(d, n)``."""
+        r = (z.double() - self.mean).T
+        if self.scale_tril is None:
+            return r
+        return torch.linalg.solve_triangular(self.scale_tril, r, upper=False)
+
     def log_prob(self, z):
-        r = z.double() - self.mean
-        if self.scale_tril is not None:
-            r = torch.linalg.solve_triangular(self.scale_tril, r.T, upper=False).T
-        const = 0.5 * self.n_features * math.log(2 * math.pi) + self._log_det
-        return -0.5 * r.square().sum(-1) - const
+        return -0.5 * self._standardized(z).square().sum(0) - self._log_norm
 
     def value_and_grad(self, z):
         """``(log_prob(z), grad_z log_prob(z))``, the gradient ``-Sigma^-1 (z - mean)``."""
-        r = z.double() - self.mean
-        if self.scale_tril is None:
-            w, grad = r, -r
+        w = self._standardized(z)
+        if self.scale_tril is not None:
+            w_grad = torch.linalg.solve_triangular(self.scale_tril.T, w, upper=True)
         else:
-            w = torch.linalg.solve_triangular(self.scale_tril, r.T, upper=False)
-            grad = -torch.linalg.solve_triangular(self.scale_tril.T, w, upper=True).T
-            w = w.T
-        const = 0.5 * self.n_features * math.log(2 * math.pi) + self._log_det
-        return -0.5 * w.square().sum(-1) - const, grad.to(z.dtype)
+            w_grad = w
+        return -0.5 * w.square().sum(0) - self._log_norm, -w_grad.T.to(z.dtype)
 
 
 class Mixture:

@@ -233,6 +233,3 @@ def make_moons(n_samples=1000, *, noise=0.05, random_state=None):
     """
     X, _ = _sk_make_moons(n_samples, noise=noise, random_state=random_state)
     return X
-
-
-#: Where Debian's ``dataset-fashion-mnist`` package puts the files.

@@ -1,0 +1,164 @@
+"""The smoothing floor: how low sigma can go on real data before training or log Z breaks.
+
+A DDE models the smoothed density ``p~ = p * N(0, sigma^2 I)``, so its held-out
+log-likelihood is capped by how much the smoothing itself costs. For each data
+set and sigma this prints, on the validation split only (never the test split):
+
+- ``GMM~``: a reference for that cap, the GaussianMixture chosen by BIC on the
+  train split (as in ``compare.py``) with every covariance widened by
+  ``sigma^2 I``, i.e. the exact smoothing of a good parametric fit (sigma 0 is
+  the mixture itself);
+- ``DDE``: ``DDEDensity(sigma=sigma, max_iter=100)`` with the default annealing,
+  and ``no anneal`` with ``sigma_start=None``: validation log-likelihood, the
+  normalizer's method, ESS and Pareto k-hat, and ``ok`` when its diagnostics
+  call it reliable (an unreliable log Z biases the likelihood high, so those
+  numbers are upper bounds at best), and the fit seconds.
+
+Data and splits are those of ``compare.py`` (train / validation, standardized on
+train). One torch thread.
+
+    python benchmarks/smoothing_floor.py [--fashion-mnist DIR] [DATA ...]
+    python benchmarks/smoothing_floor.py --plot OUTPUT.txt FIGURE.png   # from a saved run
+
+The user guide's figure is ``--plot benchmarks/smoothing_floor_output.txt
+docs/_static/smoothing_floor.png`` (needs matplotlib, in the ``examples`` extra).
+"""
+
+import argparse
+import math
+import time
+import warnings
+
+import compare
+import numpy as np
+import torch
+
+from skdde import DDEDensity, LogNormalizerWarning
+
+warnings.simplefilter("ignore")
+SIGMAS = (0.05, 0.1, 0.2, 0.3, 0.5)
+MAX_ITER = 100
+GMM_BUDGET = 300.0
+
+
+def smoothed_gmm_score(gmm, X, sigma):
+    """Mean log-density of ``X`` under ``gmm`` with covariances widened by sigma^2 I."""
+    d = X.shape[1]
+    cov = gmm.covariances_ + sigma**2 * np.eye(d)
+    log_parts = []
+    for mean, c, w in zip(gmm.means_, cov, gmm.weights_):
+        L = np.linalg.cholesky(c)
+        r = np.linalg.solve(L, (X - mean).T)
+        log_det = 2 * np.log(np.diag(L)).sum()
+        quad = np.square(r).sum(0) + log_det + d * math.log(2 * math.pi)
+        log_parts.append(np.log(w) - 0.5 * quad)
+    return float(np.logaddexp.reduce(np.array(log_parts), axis=0).mean())
+
+
+def dde_row(train, val, sigma, **kw):
+    start = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = DDEDensity(sigma=sigma, max_iter=MAX_ITER, random_state=0, **kw).fit(train)
+    seconds = time.perf_counter() - start
+    # the estimator's own verdict on its log Z
+    ok = "--" if any(issubclass(w.category, LogNormalizerWarning) for w in caught) else "ok"
+    return (f"{model.score(val):9.3f} {model.normalizer_:>8s} {model.importance_ess_:7.0f} "
+            f"{model.log_normalizer_khat_:5.2f} {ok:>2s} {seconds:5.0f}")
+
+
+def run(name):
+    loader, pca_dims = compare.DATA[name]
+    X, _ = loader()
+    (train, val, _), _, _ = compare.split(X, pca_dims)
+    gmm, choice = compare.gmm(train, val, compare.Budget(GMM_BUDGET))
+    print(f"\n{name}: {len(train)} train / {len(val)} validation rows; GMM {choice}; "
+          f"DDE max_iter={MAX_ITER}")
+    head = f"{'val ll':>9s} {'log Z by':>8s} {'ESS':>7s} {'k-hat':>5s} {'':>2s} {'fit s':>5s}"
+    print(f"  {'sigma':>5s} {'GMM~':>9s}   DDE {head}   no anneal {head}")
+    print(f"  {0:5.2f} {gmm.score(val):9.3f}")
+    for sigma in SIGMAS:
+        print(f"  {sigma:5.2f} {smoothed_gmm_score(gmm, val, sigma):9.3f}   "
+              f"    {dde_row(train, val, sigma)}   "
+              f"          {dde_row(train, val, sigma, sigma_start=None)}", flush=True)
+
+
+def read(path):
+    """``{data: rows}`` from this script's output; a row is (sigma, GMM~, DDE, DDE ok,
+    no anneal, no anneal ok), NaN where absent."""
+    out, name = {}, None
+    for line in open(path):
+        if line and not line.startswith(" ") and ":" in line and "-D)" in line:
+            name = line.split(":")[0]
+            out[name] = []
+            continue
+        tokens = line.split()
+        if name is None or not tokens or not tokens[0][0].isdigit():
+            continue
+        if len(tokens) == 2:
+            out[name].append((float(tokens[0]), float(tokens[1])) + (math.nan, False) * 2)
+        else:
+            out[name].append((float(tokens[0]), float(tokens[1]), float(tokens[2]),
+                              tokens[6] == "ok", float(tokens[8]), tokens[12] == "ok"))
+    return out
+
+
+def plot(path, figure):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    results = read(path)
+    fig, axes = plt.subplots(1, len(results), figsize=(3.2 * len(results), 3.2))
+    for ax, (name, rows) in zip(np.atleast_1d(axes), results.items()):
+        clean = [r for r in rows if r[0] == 0]
+        rows = np.array([r for r in rows if r[0] > 0], dtype=float)
+        sigma = rows[:, 0]
+        if clean:
+            ax.axhline(clean[0][1], color="0.6", lw=1, label="GMM (unsmoothed)")
+        ax.plot(sigma, rows[:, 1], "k--", label="GMM~ (smoothed by sigma)")
+        for col, ok, colour, label in ((2, 3, "C0", "DDE"), (4, 5, "C1", "DDE, no annealing")):
+            ax.plot(sigma, rows[:, col], "-", color=colour, label=label)
+            good = rows[:, ok] == 1
+            ax.plot(sigma[good], rows[good, col], "o", color=colour)
+            ax.plot(sigma[~good], rows[~good, col], "o", mfc="white", color=colour)
+        ax.set_xscale("log")
+        ax.minorticks_off()
+        ax.set_xticks(sigma, [f"{v:g}" for v in sigma])
+        ax.set_xlabel("sigma (standardized units)")
+        ax.set_title(name, fontsize=9)
+    np.atleast_1d(axes)[0].set_ylabel("validation log-likelihood")
+    handles, labels = np.atleast_1d(axes)[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8,
+               title="open markers: log Z unreliable (likelihood biased high)",
+               title_fontsize=8)
+    fig.tight_layout(rect=(0, 0.14, 1, 1))
+    fig.savefig(figure, dpi=120)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("data", nargs="*", help="prefixes of data set names")
+    parser.add_argument("--plot", nargs=2, metavar=("OUTPUT", "FIGURE"),
+                        help="draw the figure of a saved run instead of running")
+    parser.add_argument("--fashion-mnist", metavar="FOLDER",
+                        help="folder of the Fashion-MNIST files (default: Debian's)")
+    args = parser.parse_args()
+    if args.plot:
+        return plot(*args.plot)
+    compare.FASHION_MNIST_HOME = args.fashion_mnist
+    torch.set_num_threads(1)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
+    for name in ("wine (13-D)", "breast_cancer (30-D)", "digits (64-D)",
+                 "fashion_mnist_pca (32-D)"):
+        if args.data and not any(name.startswith(p) for p in args.data):
+            continue
+        try:
+            run(name)
+        except (FileNotFoundError, ImportError) as error:
+            print(f"\n{name}: skipped ({error})")
+
+
+if __name__ == "__main__":
+    main()

@@ -19,7 +19,10 @@ steps/s (median of 5 repeats, taken round robin) for
 
 Each is also given as a share of the roofline: the step's matmul FLOPs (counted by
 torch's FLOP counter on the plain step) at the machine's measured matmul rate for
-the step's largest shape (512 x 128 x 128).
+the step's largest shape (512 x 128 x 128). A profile of the fused step, and one of
+scoring, then say where the time goes: the share in matmul kernels and their
+rate, and the costliest other ops (the roofline share is the matmul share times
+the in-step matmul rate over the peak, so the other ops cap it).
 
 Scoring: ``DDEDensity.score_samples`` rows/s on 1,000,000 x 10 rows, and
 ``KernelDensity.score_samples`` (Scott's bandwidth) against n_train = 1e4, 1e5, 1e6
@@ -126,15 +129,7 @@ def training(energy, device, steps, repeats=5):
     with counter:
         loop(copy.deepcopy(energy), x, hand_written=False, fused=False, item=True)(1)
     flops = counter.total
-    a = torch.randn(B, HIDDEN, device=device)
-    m = torch.randn(HIDDEN, HIDDEN, device=device)
-
-    def matmuls():
-        for _ in range(2000):
-            torch.mm(a, m)
-
-    matmuls()
-    matmul = median_rate(matmuls, 2000 * 2 * B * HIDDEN**2)
+    matmul = matmul_rate(device)
     print(f"  step: {flops / 1e6:.0f} MFLOP in matmuls ({flops / B / 1e3:.0f} kFLOP per "
           f"sample, {flops / (2 * B * sum_forward(energy)):.1f} forward passes); "
           f"matmul {matmul / 1e9:.0f} GFLOP/s -> roofline {matmul / flops:.0f} steps/s")
@@ -186,6 +181,47 @@ def training(energy, device, steps, repeats=5):
     for name, rate in rows.items():
         print(f"  {name:<42s} {rate:7.0f} steps/s {rate * B:9.0f} samples/s "
               f"{rate * flops / matmul:5.0%} of roofline  x{rate / plain:.2f}")
+    print("  where a step of skdde train()'s loop (+ fused Adam, no .item()) spends its time:")
+    breakdown(lambda: runs["+ fused Adam, no .item()"](20), 20, flops, matmul)
+
+
+#: Ops whose self time is matrix multiplication.
+MATMUL_OPS = {"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::addmv", "aten::mv"}
+
+
+def breakdown(run, count, flops, matmul):
+    """Profile ``run()`` (``count`` steps or rows): the share of wall time in matmul
+    kernels and their rate, and the costliest other ops. The roofline share is
+    exactly (matmul share) x (matmul rate in the step / peak rate), so it cannot
+    pass the matmul share while the other ops take the rest."""
+    run()
+    start = time.perf_counter()
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        run()
+        sync()
+    wall = time.perf_counter() - start
+    ops = {e.key: e.self_cpu_time_total / 1e6 for e in prof.key_averages()}
+    in_matmul = sum(t for k, t in ops.items() if k in MATMUL_OPS)
+    others = sorted(((t, k) for k, t in ops.items() if k not in MATMUL_OPS), reverse=True)
+    rate, rest = flops * count / in_matmul, sum(ops.values()) - in_matmul
+    print(f"    matmul kernels {in_matmul / wall:4.0%} of the time at {rate / 1e9:.0f} GFLOP/s "
+          f"({rate / matmul:.0%} of peak); other ops {rest / wall:4.0%}, led by "
+          + ", ".join(f"{k.removeprefix('aten::')} {t / wall:.0%}" for t, k in others[:4])
+          + " (profiled, so slower than unprofiled)")
+
+
+def matmul_rate(device, repeats=5):
+    """Peak FLOP/s of the step's largest matmul shape (512 x 128 x 128): the best of
+    ``repeats`` timings, as a busy spell of the machine only ever lowers a rate."""
+    a = torch.randn(B, HIDDEN, device=device)
+    m = torch.randn(HIDDEN, HIDDEN, device=device)
+
+    def matmuls():
+        for _ in range(2000):
+            torch.mm(a, m)
+
+    matmuls()
+    return max(median_rate(matmuls, 2000 * 2 * B * HIDDEN**2, repeats=1) for _ in range(repeats))
 
 
 def sum_forward(energy):
@@ -199,6 +235,9 @@ def scoring(est, device):
     X = np.random.default_rng(1).normal(size=(1_000_000, D))
     rate = median_rate(lambda: est.score_samples(X), len(X))
     print(f"  DDEDensity.score_samples, 1,000,000 x {D}: {rate:,.0f} rows/s")
+    print("  where scoring 200,000 rows spends its time:")
+    row_flops = 2 * sum_forward(est.module_)
+    breakdown(lambda: est.score_samples(X[:200_000]), 200_000, row_flops, matmul_rate(device))
 
 
 def kde_table(device):

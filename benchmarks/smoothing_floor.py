@@ -14,10 +14,14 @@ set and sigma this prints, on the validation split only (never the test split):
   call it reliable (an unreliable log Z biases the likelihood high, so those
   numbers are upper bounds at best), and the fit seconds.
 
+With ``--auto``, each data set gets one row instead: ``DDEDensity(sigma="auto")``
+with every other parameter at its default (``max_iter="auto"``), the sigma it chose
+and the same columns.
+
 Data and splits are those of ``compare.py`` (train / validation, standardized on
 train). One torch thread.
 
-    python benchmarks/smoothing_floor.py [--fashion-mnist DIR] [DATA ...]
+    python benchmarks/smoothing_floor.py [--auto] [--fashion-mnist DIR] [DATA ...]
     python benchmarks/smoothing_floor.py --plot OUTPUT.txt FIGURE.png   # from a saved run
 
 The user guide's figure is ``--plot benchmarks/smoothing_floor_output.txt
@@ -59,18 +63,24 @@ def dde_row(train, val, sigma, **kw):
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model = DDEDensity(sigma=sigma, max_iter=MAX_ITER, random_state=0, **kw).fit(train)
+        model = DDEDensity(**{"sigma": sigma, "max_iter": MAX_ITER, "random_state": 0, **kw})
+        model.fit(train)
     seconds = time.perf_counter() - start
     # the estimator's own verdict on its log Z
     ok = "--" if any(issubclass(w.category, LogNormalizerWarning) for w in caught) else "ok"
-    return (f"{model.score(val):9.3f} {model.normalizer_:>8s} {model.importance_ess_:7.0f} "
+    text = (f"{model.score(val):9.3f} {model.normalizer_:>8s} {model.importance_ess_:7.0f} "
             f"{model.log_normalizer_khat_:5.2f} {ok:>2s} {seconds:5.0f}")
+    return text, model
 
 
-def run(name):
+def run(name, auto=False):
     loader, pca_dims = compare.DATA[name]
     X, _ = loader()
     (train, val, _), _, _ = compare.split(X, pca_dims)
+    if auto:
+        text, model = dde_row(train, val, "auto", max_iter="auto")
+        print(f"  {name:26s} {model.sigma_:7.3f} {text}", flush=True)
+        return
     gmm, choice = compare.gmm(train, val, compare.Budget(GMM_BUDGET))
     print(f"\n{name}: {len(train)} train / {len(val)} validation rows; GMM {choice}; "
           f"DDE max_iter={MAX_ITER}")
@@ -79,8 +89,8 @@ def run(name):
     print(f"  {0:5.2f} {gmm.score(val):9.3f}")
     for sigma in SIGMAS:
         print(f"  {sigma:5.2f} {smoothed_gmm_score(gmm, val, sigma):9.3f}   "
-              f"    {dde_row(train, val, sigma)}   "
-              f"          {dde_row(train, val, sigma, sigma_start=None)}", flush=True)
+              f"    {dde_row(train, val, sigma)[0]}   "
+              f"          {dde_row(train, val, sigma, sigma_start=None)[0]}", flush=True)
 
 
 def read(path):
@@ -140,6 +150,8 @@ def plot(path, figure):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data", nargs="*", help="prefixes of data set names")
+    parser.add_argument("--auto", action="store_true",
+                        help="one sigma='auto' fit per data set instead of the sigma rows")
     parser.add_argument("--plot", nargs=2, metavar=("OUTPUT", "FIGURE"),
                         help="draw the figure of a saved run instead of running")
     parser.add_argument("--fashion-mnist", metavar="FOLDER",
@@ -150,12 +162,16 @@ def main():
     compare.FASHION_MNIST_HOME = args.fashion_mnist
     torch.set_num_threads(1)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
+    if args.auto:
+        print("sigma='auto', default max_iter:")
+        print(f"  {'data':26s} {'sigma_':>7s} {'val ll':>9s} {'log Z by':>8s} {'ESS':>7s} "
+              f"{'k-hat':>5s} {'':>2s} {'fit s':>5s}")
     for name in ("wine (13-D)", "breast_cancer (30-D)", "digits (64-D)",
                  "fashion_mnist_pca (32-D)"):
         if args.data and not any(name.startswith(p) for p in args.data):
             continue
         try:
-            run(name)
+            run(name, args.auto)
         except (FileNotFoundError, ImportError) as error:
             print(f"\n{name}: skipped ({error})")
 

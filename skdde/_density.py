@@ -126,7 +126,10 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         and restores its weights; the remaining epochs train at that sigma, from
         that stage's learning rate, as for a fixed sigma. See ``sigma_path_`` and
         ``sigma_path_scores_``; ``benchmarks/sigma_auto.py`` compares it with
-        ``GridSearchCV``.
+        ``GridSearchCV``. In 30 and more dimensions its stages at small sigma often
+        cannot be normalized, and it chose far too large a sigma on digits and
+        Fashion-MNIST (``benchmarks/smoothing_floor.py --auto``): prefer a grid
+        there.
     hidden_layer_sizes : tuple of int, default=(128, 128, 128)
         Widths of the hidden layers of ``h``; a layer as wide as its input is
         residual.

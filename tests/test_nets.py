@@ -26,17 +26,18 @@ def test_input_gradient_matches_closed_form():
 
 
 def _autograd_value_and_grad(energy, x):
-    x = x.detach().requires_grad_(True)
+    x = x if x.requires_grad else x.detach().requires_grad_(True)
     s = energy(x)
     (grad,) = torch.autograd.grad(s.sum(), x, create_graph=True)
     return s, grad
 
 
 @pytest.mark.parametrize("activation", ["softplus", "silu", "tanh"])
-@pytest.mark.parametrize("sizes", [(8, 8), (6, 9, 9, 5)])
+@pytest.mark.parametrize("sizes", [(8, 8), (6, 9, 9, 5), (3, 3)])
 def test_hand_written_gradient_equals_autograd(activation, sizes):
-    # values, input gradients and the weight gradients of a loss on the input
-    # gradient (what training backpropagates) must all match autograd's
+    # values, input gradients and the gradients in the weights and the input of a
+    # loss on both (what training backpropagates) must all match autograd's;
+    # (3, 3) makes the first layer residual too
     torch.manual_seed(0)
     net = ResidualMLP(3, sizes, activation).double()
     with torch.no_grad():
@@ -47,9 +48,10 @@ def test_hand_written_gradient_equals_autograd(activation, sizes):
     x = 2 * torch.randn(11, 3, dtype=torch.float64)
     results = []
     for value_and_grad in (energy.value_and_grad, lambda x: _autograd_value_and_grad(energy, x)):
-        s, grad = value_and_grad(x)
+        x_in = x.clone().requires_grad_(True)
+        s, grad = value_and_grad(x_in)
         loss = (grad.sin() + s[:, None]).square().mean()
-        results.append((s, grad, torch.autograd.grad(loss, list(net.parameters()))))
+        results.append((s, grad, torch.autograd.grad(loss, [x_in, *net.parameters()])))
     (s, grad, weight_grads), (s_ref, grad_ref, weight_grads_ref) = results
     torch.testing.assert_close(s, s_ref)
     torch.testing.assert_close(grad, grad_ref)

@@ -48,11 +48,12 @@ warnings.simplefilter("ignore")
 N_SAMPLES = 65536
 SCHEDULES = ((4096, 256), (2048, 512), (1024, 1024), (512, 2048))
 REFERENCE = (2048, 4096)
-TRAINED = (
-    ("breast_cancer (30-D)", (0.1, 0.2)),
-    ("digits (64-D)", (0.2, 0.4)),
-    ("fashion_mnist_pca (32-D)", (0.1, 0.2, 0.3)),
-)
+#: data set -> the sigmas of the models trained on it
+TRAINED = {
+    "breast_cancer (30-D)": (0.1, 0.2),
+    "digits (64-D)": (0.2, 0.4),
+    "fashion_mnist_pca (32-D)": (0.1, 0.2, 0.3),
+}
 
 
 def ais(est, chains, temperatures):
@@ -95,24 +96,21 @@ def known():
 
 
 def trained():
-    for name, sigmas in TRAINED:
-        loader, pca_dims = compare.DATA[name]
-        try:
-            X, _ = loader()
-        except (FileNotFoundError, ImportError) as error:
-            print(f"\n{name}: skipped ({error})")
-            continue
-        (train, _, _), _, _ = compare.split(X, pca_dims)
-        print(f"\n{name}: DDEDensity(max_iter=100) on {len(train)} rows; "
-              "difference from the reference run")
-        header("diff")
-        for sigma in sigmas:
-            est = DDEDensity(sigma=sigma, max_iter=100, random_state=0).fit(train)
-            ref, seconds = ais(est, *REFERENCE)
-            label = f"sigma={sigma}"
-            report(f"{label} (reference)", REFERENCE, ref, seconds, ref.log_z)
-            for schedule in SCHEDULES:
-                report(label, schedule, *ais(est, *schedule), ref.log_z)
+    compare.for_each(TRAINED, (), trained_one)
+
+
+def trained_one(name):
+    train, _ = compare.train_and_validation(name)
+    print(f"\n{name}: DDEDensity(max_iter=100) on {len(train)} rows; "
+          "difference from the reference run")
+    header("diff")
+    for sigma in TRAINED[name]:
+        est = DDEDensity(sigma=sigma, max_iter=100, random_state=0).fit(train)
+        ref, seconds = ais(est, *REFERENCE)
+        label = f"sigma={sigma}"
+        report(f"{label} (reference)", REFERENCE, ref, seconds, ref.log_z)
+        for schedule in SCHEDULES:
+            report(label, schedule, *ais(est, *schedule), ref.log_z)
 
 
 def summary(path):
@@ -148,8 +146,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("parts", nargs="*", help="known, trained or both (default)")
     parser.add_argument("--summary", metavar="OUTPUT", help="summarize a saved run")
-    parser.add_argument("--fashion-mnist", metavar="FOLDER",
-                        help="folder of the Fashion-MNIST files (default: Debian's)")
+    compare.add_fashion_mnist_argument(parser)
     args = parser.parse_args()
     if args.summary:
         return summary(args.summary)

@@ -118,6 +118,32 @@ def split(X, pca_dims):
     return parts, np.log(scaler.scale_).sum(), test
 
 
+def train_and_validation(name):
+    """The train and validation parts of data set ``name`` (the test part unseen)."""
+    loader, pca_dims = DATA[name]
+    X, _ = loader()
+    (train, val, _), _, _ = split(X, pca_dims)
+    return train, val
+
+
+def add_fashion_mnist_argument(parser):
+    parser.add_argument("--fashion-mnist", metavar="FOLDER",
+                        help="folder of the Fashion-MNIST files (default: Debian's)")
+
+
+def for_each(names, prefixes, run):
+    """``run(name)`` for each name starting with one of ``prefixes`` (every name
+    when there are none), reporting a data set whose files or package are missing
+    as skipped."""
+    for name in names:
+        if prefixes and not any(name.startswith(p) for p in prefixes):
+            continue
+        try:
+            run(name)
+        except (FileNotFoundError, ImportError) as error:
+            print(f"\n{name}: skipped ({error})")
+
+
 class Budget:
     def __init__(self, seconds):
         self.start, self.seconds = time.perf_counter(), seconds
@@ -300,20 +326,13 @@ def main():
     parser.add_argument("data", nargs="*", help="prefixes of data set names")
     parser.add_argument("--budget", type=float, default=60.0)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--fashion-mnist", metavar="FOLDER",
-                        help="folder of the Fashion-MNIST files (default: Debian's)")
+    add_fashion_mnist_argument(parser)
     args = parser.parse_args()
     global FASHION_MNIST_HOME
     FASHION_MNIST_HOME = args.fashion_mnist
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
-    for name in DATA:
-        if args.data and not any(name.startswith(p) for p in args.data):
-            continue
-        try:
-            run(name, args.budget)
-        except (FileNotFoundError, ImportError) as error:
-            print(f"\n{name}: skipped ({error})")
+    for_each(DATA, args.data, lambda name: run(name, args.budget))
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ docs/_static/smoothing_floor.png`` (needs matplotlib, in the ``examples`` extra)
 """
 
 import argparse
+import copy
 import math
 import time
 import warnings
@@ -42,21 +43,17 @@ from skdde import DDEDensity, LogNormalizerWarning
 warnings.simplefilter("ignore")
 SIGMAS = (0.05, 0.1, 0.2, 0.3, 0.5)
 MAX_ITER = 100
+DATA = ("wine (13-D)", "breast_cancer (30-D)", "digits (64-D)", "fashion_mnist_pca (32-D)")
 GMM_BUDGET = 300.0
 
 
 def smoothed_gmm_score(gmm, X, sigma):
     """Mean log-density of ``X`` under ``gmm`` with covariances widened by sigma^2 I."""
-    d = X.shape[1]
-    cov = gmm.covariances_ + sigma**2 * np.eye(d)
-    log_parts = []
-    for mean, c, w in zip(gmm.means_, cov, gmm.weights_):
-        L = np.linalg.cholesky(c)
-        r = np.linalg.solve(L, (X - mean).T)
-        log_det = 2 * np.log(np.diag(L)).sum()
-        quad = np.square(r).sum(0) + log_det + d * math.log(2 * math.pi)
-        log_parts.append(np.log(w) - 0.5 * quad)
-    return float(np.logaddexp.reduce(np.array(log_parts), axis=0).mean())
+    smoothed = copy.deepcopy(gmm)
+    smoothed.covariances_ = gmm.covariances_ + sigma**2 * np.eye(X.shape[1])
+    # any square root of the precision scores alike; sklearn stores a triangular one
+    smoothed.precisions_cholesky_ = np.linalg.cholesky(np.linalg.inv(smoothed.covariances_))
+    return smoothed.score(X)
 
 
 def dde_row(train, val, sigma, **kw):
@@ -74,9 +71,7 @@ def dde_row(train, val, sigma, **kw):
 
 
 def run(name, auto=False):
-    loader, pca_dims = compare.DATA[name]
-    X, _ = loader()
-    (train, val, _), _, _ = compare.split(X, pca_dims)
+    train, val = compare.train_and_validation(name)
     if auto:
         text, model = dde_row(train, val, "auto", max_iter="auto")
         print(f"  {name:26s} {model.sigma_:7.3f} {text}", flush=True)
@@ -154,8 +149,7 @@ def main():
                         help="one sigma='auto' fit per data set instead of the sigma rows")
     parser.add_argument("--plot", nargs=2, metavar=("OUTPUT", "FIGURE"),
                         help="draw the figure of a saved run instead of running")
-    parser.add_argument("--fashion-mnist", metavar="FOLDER",
-                        help="folder of the Fashion-MNIST files (default: Debian's)")
+    compare.add_fashion_mnist_argument(parser)
     args = parser.parse_args()
     if args.plot:
         return plot(*args.plot)
@@ -166,14 +160,7 @@ def main():
         print("sigma='auto', default max_iter:")
         print(f"  {'data':26s} {'sigma_':>7s} {'val ll':>9s} {'log Z by':>8s} {'ESS':>7s} "
               f"{'k-hat':>5s} {'':>2s} {'fit s':>5s}")
-    for name in ("wine (13-D)", "breast_cancer (30-D)", "digits (64-D)",
-                 "fashion_mnist_pca (32-D)"):
-        if args.data and not any(name.startswith(p) for p in args.data):
-            continue
-        try:
-            run(name, args.auto)
-        except (FileNotFoundError, ImportError) as error:
-            print(f"\n{name}: skipped ({error})")
+    compare.for_each(DATA, args.data, lambda name: run(name, args.auto))
 
 
 if __name__ == "__main__":

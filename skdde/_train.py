@@ -256,7 +256,8 @@ def train(
                         ess = torch.nan_to_num(ess.double(), nan=0.0)  # no NaN in the mean
                         ess_mean = torch.lerp(ess_mean, ess, 1 - LIKELIHOOD_ESS_DECAY)
                         nll = likelihood_loss(out[1], log_z, wb).float()
-                        nll = torch.where(ess_mean >= MIN_LIKELIHOOD_ESS, nll, 0.0)
+                        act = (ess_mean >= MIN_LIKELIHOOD_ESS) & torch.isfinite(nll)
+                        nll = torch.where(act, nll, 0.0)
                         objective = loss + likelihood_weight * nll
                     optimizer.zero_grad(set_to_none=True)
                     objective.backward()

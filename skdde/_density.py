@@ -191,11 +191,8 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         of ``p~``, so both terms are minimized by ``p~``), with log Z estimated
         afresh at every step by importance sampling from the Gaussian base. It
         fixes what the denoising loss cannot see: how mass is shared between modes
-        that are far apart relative to sigma. It acts only while the running mean
-        (decay 0.9) of its importance batches' effective sample size is at least
-        32: gated on each batch's own, it let through the rare batches whose log Z
-        is biased low (``benchmarks/likelihood_gate.py``). ``0`` trains on Eq. 5
-        alone. In
+        that are far apart relative to sigma. Steps whose importance batch has an
+        effective sample size below 32 skip it. ``0`` trains on Eq. 5 alone. In
         ``benchmarks/defaults.py`` the term helped on checkerboard and
         breast_cancer and tied elsewhere; 1.0 tied with 0.1 except on
         breast_cancer, where it was better.

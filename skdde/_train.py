@@ -28,13 +28,9 @@ DIVERGENCE_FACTOR = 10.0
 #: On an accelerator the non-finite check is read every this many steps (a read is a
 #: host sync); on the CPU it is read at every step, before the update.
 FINITE_CHECK_STEPS = 32
-#: The likelihood term acts only while the running mean of its importance batches'
-#: ESS is at least this: below, its gradient rests on a handful of proposal points.
+#: The likelihood term is skipped on steps whose importance batch has a smaller ESS:
+#: its gradient would rest on a handful of proposal points.
 MIN_LIKELIHOOD_ESS = 32
-#: Decay of that running mean (from 0 at each noise level). Gating each step on its
-#: own batch's ESS let through the rare batches that missed the heavy tail of the
-#: weights, whose log Z is biased low (``benchmarks/likelihood_gate.py``).
-LIKELIHOOD_ESS_DECAY = 0.9
 
 
 @dataclass
@@ -222,11 +218,8 @@ def train(
     try:
         while epoch < len(sigmas):
             sigma = sigmas[epoch]
-            if epoch == 0 or sigmas[epoch - 1] != sigma:
-                if on_sigma is not None:
-                    on_sigma(sigma)
-                # each noise level's importance batches start a fresh running ESS
-                ess_mean = torch.zeros((), dtype=torch.float64, device=device)
+            if on_sigma is not None and (epoch == 0 or sigmas[epoch - 1] != sigma):
+                on_sigma(sigma)
             start_state = copy.deepcopy(module.state_dict())
             module.train()
             losses, sizes = [], []  # summed at the epoch's end: no work per step
@@ -246,18 +239,14 @@ def train(
                 eps = torch.randn(xb.shape, generator=generator, device=device)
 
                 def forward_backward():
-                    nonlocal ess_mean
                     # energies only when needed: a compiled step returning them
                     # ran 9% slower
                     out = loss_fn(module, xb, eps, noise, wb, return_energy=use_likelihood)
                     loss = objective = out[0] if use_likelihood else out
                     if use_likelihood:
                         log_z, ess = log_normalizer(generator, sigma)
-                        ess = torch.nan_to_num(ess.double(), nan=0.0)  # no NaN in the mean
-                        ess_mean = torch.lerp(ess_mean, ess, 1 - LIKELIHOOD_ESS_DECAY)
                         nll = likelihood_loss(out[1], log_z, wb).float()
-                        act = (ess_mean >= MIN_LIKELIHOOD_ESS) & torch.isfinite(nll)
-                        nll = torch.where(act, nll, 0.0)
+                        nll = torch.where(ess >= MIN_LIKELIHOOD_ESS, nll, torch.zeros_like(nll))
                         objective = loss + likelihood_weight * nll
                     optimizer.zero_grad(set_to_none=True)
                     objective.backward()

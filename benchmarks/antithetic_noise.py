@@ -39,7 +39,7 @@ from skdde import DDEDensity, LogNormalizerWarning
 from skdde._loss import denoising_loss
 
 warnings.simplefilter("ignore")
-SIGMAS = {  # the best reliable sigma of smoothing_floor.py, and one below it
+SIGMAS = {  # the best reliable sigma of smoothing_floor.py, and a neighbour
     "wine (13-D)": (0.1, 0.3),
     "breast_cancer (30-D)": (0.05, 0.1),
     "digits (64-D)": (0.1, 0.2),

@@ -28,14 +28,14 @@ never read). One torch thread.
 
 import argparse
 import contextlib
-import time
 import warnings
 
 import compare
+import smoothing_floor
 import torch
 
 import skdde._train
-from skdde import DDEDensity, LogNormalizerWarning
+from skdde import DDEDensity
 from skdde._loss import denoising_loss
 
 warnings.simplefilter("ignore")
@@ -97,17 +97,6 @@ def variance(name):
               f"{signal:11.3e}  {var['two'] / var['pair']:14.1f}", flush=True)
 
 
-def fit_row(train, val, sigma, seed):
-    start = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        model = DDEDensity(sigma=sigma, random_state=seed).fit(train)
-    seconds = time.perf_counter() - start
-    ok = "--" if any(issubclass(w.category, LogNormalizerWarning) for w in caught) else "ok"
-    return (f"{model.score(val):9.3f} {model.normalizer_:>8s} {model.importance_ess_:7.0f} "
-            f"{model.log_normalizer_khat_:5.2f} {ok:>2s} {model.n_iter_:6d} {seconds:5.0f}")
-
-
 def training(name):
     train, val = compare.train_and_validation(name)
     print(f"\n{name}: {len(train)} train / {len(val)} validation rows, default settings\n"
@@ -116,7 +105,8 @@ def training(name):
         for seed in SEEDS:
             for label, loss in (("plain", denoising_loss), ("antithetic", antithetic_loss)):
                 with training_loss(loss):
-                    row = fit_row(train, val, sigma, seed)
+                    row, _ = smoothing_floor.dde_row(train, val, sigma, epochs=True,
+                                                     max_iter="auto", random_state=seed)
                 print(f"  {sigma:5.2f} {seed:4d} {label:10s} {row}", flush=True)
 
 

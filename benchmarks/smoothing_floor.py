@@ -56,7 +56,8 @@ def smoothed_gmm_score(gmm, X, sigma):
     return smoothed.score(X)
 
 
-def dde_row(train, val, sigma, **kw):
+def dde_row(train, val, sigma, epochs=False, **kw):
+    """The DDE columns of a row (with ``epochs``, the epochs trained too), and the model."""
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -65,8 +66,9 @@ def dde_row(train, val, sigma, **kw):
     seconds = time.perf_counter() - start
     # the estimator's own verdict on its log Z
     ok = "--" if any(issubclass(w.category, LogNormalizerWarning) for w in caught) else "ok"
+    epochs = f" {model.n_iter_:6d}" if epochs else ""
     text = (f"{model.score(val):9.3f} {model.normalizer_:>8s} {model.importance_ess_:7.0f} "
-            f"{model.log_normalizer_khat_:5.2f} {ok:>2s} {seconds:5.0f}")
+            f"{model.log_normalizer_khat_:5.2f} {ok:>2s}{epochs} {seconds:5.0f}")
     return text, model
 
 

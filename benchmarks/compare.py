@@ -232,7 +232,7 @@ def dde_grid(train, val, budget):
         epochs = _epochs(budget.left() / (len(SIGMAS) - i), fixed, per_epoch)
         start = time.perf_counter()
         model, reliable = _fit_dde(sigma, train, epochs)
-        # the next shares by what the fits so far really cost per epoch
+        # the next share by what this fit really cost per epoch
         per_epoch = max(time.perf_counter() - start - fixed, 0.0) / model.n_iter_ or per_epoch
         # a flagged log Z may flatter its model: such a fit wins only if none passed
         key = (reliable, model.score_samples(val).mean())

@@ -3,7 +3,6 @@
 from ._density import DDEDensity
 from ._generator import DDEGenerator
 from ._normalizer import LogNormalizerEstimate, LogNormalizerWarning
-from ._scoring import reliable_score
 from ._version import __version__
 
 __all__ = [
@@ -12,5 +11,4 @@ __all__ = [
     "LogNormalizerEstimate",
     "LogNormalizerWarning",
     "__version__",
-    "reliable_score",
 ]

@@ -129,8 +129,7 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         ``GridSearchCV``. In 30 and more dimensions its stages at small sigma often
         cannot be normalized, and its choices on digits and Fashion-MNIST scored 5
         and 18 nats below a fixed sigma of 100 epochs
-        (``benchmarks/smoothing_floor.py --auto``): prefer a grid there, searched
-        with ``scoring=reliable_score``.
+        (``benchmarks/smoothing_floor.py --auto``): prefer a grid there.
     hidden_layer_sizes : tuple of int, default=(128, 128, 128)
         Widths of the hidden layers of ``h``; a layer as wide as its input is
         residual.
@@ -304,14 +303,12 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
     log_normalizer_problems_ : list of str
         The checks that ``log_normalizer_`` failed (effective sample size,
         standard error, k-hat), as the ``LogNormalizerWarning`` names them; empty
-        when it passed them all. :func:`reliable_score` reads it.
+        when it passed them all.
 
     See Also
     --------
     sklearn.neighbors.KernelDensity : The limit of a DDE of unlimited capacity.
     sklearn.mixture.GaussianMixture : A parametric density with exact likelihood.
-    reliable_score : A ``GridSearchCV`` scorer that passes over fits whose log Z
-        failed its checks.
 
     Notes
     -----

@@ -35,13 +35,15 @@ import numpy as np
 import torch
 from smoothing_floor import dde_row
 
+from skdde import DDEDensity
 from skdde._nets import ResidualMLP
 from skdde._normalizer import annealed_importance_sampling, importance_sampling
 from skdde._proposals import Gaussian
+from skdde._train import learning_rate_factor
 
 SIGMAS = (0.05, 0.1, 0.2, 0.4)
 SIGMA_LOW, SIGMA_HIGH = 0.03, 1.0
-MAX_EPOCHS, MAX_STEPS, PATIENCE = 400, 20_000, 50
+PATIENCE = 50
 N_IMPORTANCE, AIS_CHAINS, AIS_TEMPERATURES = 65_536, 1024, 1024
 
 
@@ -105,9 +107,8 @@ def fit(train, seed=0):
     x_all = torch.tensor(train, dtype=torch.float32)
     x, x_hold = x_all[idx[n_val:]], x_all[idx[:n_val]]
     model = NoiseConditional(x.numpy())
-    batch = min(512, max(32, len(x) // 32))
+    batch, epochs = DDEDensity()._training_budget(len(x))
     per_epoch = math.ceil(len(x) / batch)
-    epochs = min(MAX_EPOCHS, max(10, MAX_STEPS // per_epoch))
     eps_hold = torch.randn(x_hold.shape, generator=generator)
     sigma_hold = log_uniform(len(x_hold), generator)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -115,7 +116,7 @@ def fit(train, seed=0):
     for epoch in range(epochs):
         for b in torch.randperm(len(x), generator=generator).split(batch):
             for group in optimizer.param_groups:
-                group["lr"] = 1e-3 * 0.5 * (1 + math.cos(math.pi * step / (epochs * per_epoch)))
+                group["lr"] = 1e-3 * learning_rate_factor("cosine", step / (epochs * per_epoch))
             xb = x[b]
             loss = eq5(model, xb, torch.randn(xb.shape, generator=generator),
                        log_uniform(len(xb), generator))

@@ -209,11 +209,13 @@ def _epochs(seconds, fixed, per_epoch):
     return int(np.clip((seconds - fixed) / per_epoch, 2, 400))
 
 
-def _fit_dde(sigma, train, max_iter, **kw):
-    """A fitted ``DDEDensity`` and whether its log Z passed its own checks."""
+def fit_dde(sigma, train, max_iter, **kw):
+    """A fitted ``DDEDensity`` (``random_state=0`` unless ``kw`` says otherwise) and
+    whether it raised no ``LogNormalizerWarning`` (the estimator's own verdict)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model = DDEDensity(sigma=sigma, max_iter=max_iter, random_state=0, **kw).fit(train)
+        model = DDEDensity(**{"sigma": sigma, "max_iter": max_iter, "random_state": 0, **kw})
+        model.fit(train)
     return model, not any(issubclass(w.category, LogNormalizerWarning) for w in caught)
 
 
@@ -225,13 +227,13 @@ def _describe(model, reliable, epochs):
 def dde_grid(train, val, budget):
     # calibrated without annealing: every epoch then costs what a final-sigma epoch
     # does (its validation split normalized), the most an epoch can cost
-    fixed, per_epoch = _calibrate(lambda epochs: _fit_dde(
+    fixed, per_epoch = _calibrate(lambda epochs: fit_dde(
         SIGMAS[len(SIGMAS) // 2], train, epochs, sigma_start=None, normalizer="gaussian"))
     best = None
     for i, sigma in enumerate(SIGMAS):
         epochs = _epochs(budget.left() / (len(SIGMAS) - i), fixed, per_epoch)
         start = time.perf_counter()
-        model, reliable = _fit_dde(sigma, train, epochs)
+        model, reliable = fit_dde(sigma, train, epochs)
         # the next share by what this fit really cost per epoch
         per_epoch = max(time.perf_counter() - start - fixed, 0.0) / model.n_iter_ or per_epoch
         # a flagged log Z may flatter its model: such a fit wins only if none passed
@@ -243,9 +245,9 @@ def dde_grid(train, val, budget):
 
 def dde_auto(train, val, budget):
     fixed, per_epoch = _calibrate(
-        lambda epochs: _fit_dde("auto", train, epochs, normalizer="gaussian"))
+        lambda epochs: fit_dde("auto", train, epochs, normalizer="gaussian"))
     epochs = _epochs(budget.left(), fixed, per_epoch)
-    model, reliable = _fit_dde("auto", train, epochs)
+    model, reliable = fit_dde("auto", train, epochs)
     return model, f"sigma_={model.sigma_:.3g}, {_describe(model, reliable, epochs)}"
 
 

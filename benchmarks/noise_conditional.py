@@ -11,17 +11,17 @@ The energy is built like DDEDensity's (``skdde._nets``): the default residual
 Softplus network of the whitened point, here with ``log sigma`` as one more input,
 minus the quadratic form of the data's moment-matched Gaussian at that sigma (so
 ``exp(s)`` is integrable at every sigma). Batch size, epochs (at most 400, or
-20,000 steps), Adam with a cosine learning rate and early stopping on the
-held-out Eq. 5 loss (fixed noise and sigmas; patience 50 epochs, as 10 stopped wine after 14) follow
-DDEDensity's defaults. log Z at each sigma is estimated as ``normalizer="auto"``
+20,000 steps) and Adam with a cosine learning rate follow DDEDensity's defaults;
+early stopping is on the held-out Eq. 5 loss (fixed noise and sigmas; patience 50
+epochs, as 10 stopped wine after 14). log Z at each sigma is estimated as ``normalizer="auto"``
 does with the Gaussian proposal: importance sampling with 65,536 draws, and AIS
 (1024 chains x 1024 temperatures, from the same Gaussian) when that fails its
 checks; ``ok`` when the estimate used passed them.
 
 Each row: validation mean log-likelihood of the noise-conditional model at sigma,
 its log Z method, ESS, k-hat, verdict and seconds, and ``DDEDensity(sigma=...)``
-at its defaults on the same split. Validation splits of ``compare.py`` only; nothing looks at
-test data.
+at its defaults on the same split. Validation splits of ``compare.py`` only;
+nothing looks at test data.
 
     python benchmarks/noise_conditional.py [--fashion-mnist DIR] [DATA ...]
 """

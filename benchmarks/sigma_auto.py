@@ -8,9 +8,9 @@ training part (the same kind of split ``sigma="auto"`` holds out), then refits t
 best on all of it. ``grid`` takes the best ``score``; ``reliable`` the best score
 of the same search among the fits whose log Z passed its checks (empty
 ``log_normalizer_problems_``; a flagged fit scores ``-inf``), refitted on all of
-the training part when it differs. ``log Z`` says
-whether each final model's log Z passed its checks. Known-density rows print the
-exact smoothed and clean test log-likelihoods. Default settings otherwise, one torch thread.
+the training part when it differs. ``log Z`` says whether each final model's log Z
+passed its checks. Known-density rows print the exact smoothed and clean test
+log-likelihoods. Default settings otherwise, one torch thread.
 
     python benchmarks/sigma_auto.py [DATA ...] > benchmarks/sigma_auto_output.txt
 

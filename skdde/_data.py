@@ -5,6 +5,7 @@ import mmap
 
 import numpy as np
 import torch
+from scipy.linalg import solve_triangular
 
 from ._base import to_tensor
 
@@ -53,6 +54,42 @@ class Batches:
 
     def __getitem__(self, idx):
         return centred_tensor(self.rows[idx.cpu().numpy()], self.mean, self.device)
+
+
+class Mapped:
+    """The rows of ``X`` under the affine map ``z = (x - shift) @ A^T``, computed
+    when indexed: a memmap stays on disk."""
+
+    def __init__(self, X, shift, A):
+        self.X, self.shift, self.A = X, shift, A
+        self.shape = X.shape
+
+    def __len__(self):
+        return len(self.X)
+
+    def __getitem__(self, key):
+        return (np.asarray(self.X[key], dtype=np.float64) - self.shift) @ self.A.T
+
+
+#: The covariance whitened by :func:`whitening_map` is ridged by this fraction of
+#: each feature's variance, so that collinear features keep a finite map.
+WHITENING_RIDGE = 1e-6
+
+
+def whitening_map(X, weight):
+    """``(shift, A, A_inv, log|det A|)``: an affine map ``z = (x - shift) @ A^T``
+    under which the weighted rows of ``X`` have mean zero and identity covariance.
+
+    ``A_inv`` is the lower Cholesky factor of the covariance, ridged by
+    ``WHITENING_RIDGE`` of each feature's variance: rescaling a feature leaves
+    ``z`` unchanged. A constant feature keeps unit scale (it centres to zero).
+    """
+    mean, cov = moments(X, weight)
+    variance = np.diag(cov).copy()
+    ridge = np.where(variance > 0, WHITENING_RIDGE * variance, 1.0)
+    L = np.linalg.cholesky(cov + np.diag(ridge))
+    A = solve_triangular(L, np.eye(len(L)), lower=True)
+    return mean, A, L, -float(np.log(np.diag(L)).sum())
 
 
 def moments(X, weight):

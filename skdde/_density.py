@@ -25,7 +25,7 @@ from sklearn.utils.validation import (
 )
 
 from ._base import TorchStateMixin, build_module, make_generator, resolve_device, to_tensor
-from ._data import Batches, Rows, centred_tensor, is_memory_mapped, moments
+from ._data import Batches, Mapped, Rows, centred_tensor, is_memory_mapped, moments, whitening_map
 from ._mcmc import sample_energy
 from ._nets import ACTIVATIONS, GaussianBaseEnergy, ResidualMLP, evaluate
 from ._normalizer import (
@@ -130,6 +130,19 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         cannot be normalized, and its choices on digits and Fashion-MNIST scored 5
         and 18 nats below a fixed sigma of 100 epochs
         (``benchmarks/smoothing_floor.py --auto``): prefer a grid there.
+    noise_covariance : {"isotropic", "data"}, default="isotropic"
+        Shape of the smoothing noise. ``"isotropic"``: ``p~ = p * N(0, sigma^2 I)``,
+        with ``sigma`` in the units of ``X``, as ``KernelDensity``'s bandwidth.
+        ``"data"``: ``p~ = p * N(0, sigma^2 C)``, with ``C`` the covariance of the
+        training split (ridged by ``1e-6`` of each feature's variance): each
+        direction is smoothed in proportion to the data's own spread along it, as
+        ``scipy.stats.gaussian_kde`` does. ``sigma`` and every other setting then
+        act in units where the training data have identity covariance, so
+        rescaling or shifting features changes the log-densities by the Jacobian
+        alone. Where features are strongly correlated it smooths away far less
+        (``benchmarks/noise_covariance.py``); on standardized, uncorrelated
+        features the two are the same model. :class:`DDEGenerator` needs
+        ``"isotropic"``.
     hidden_layer_sizes : tuple of int, default=(128, 128, 128)
         Widths of the hidden layers of ``h``; a layer as wide as its input is
         residual.
@@ -252,7 +265,8 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
     Attributes
     ----------
     sigma_ : float
-        Noise standard deviation used, in the units of ``X``.
+        Noise standard deviation used, in the units of ``X`` (with
+        ``noise_covariance="data"``, in those of the whitened data).
     sigma_path_ : ndarray of shape (n_stages,)
         Only with ``sigma="auto"``: the noise levels visited, in order.
     sigma_path_scores_ : ndarray of shape (n_stages,)
@@ -264,7 +278,8 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when ``X`` has string column names.
     module_ : torch.nn.Module
-        The trained energy ``s`` on centred input ``x - mean``.
+        The trained energy ``s`` on centred input ``x - mean`` (with
+        ``noise_covariance="data"``, ``x`` whitened first).
     n_iter_ : int
         Epochs run (in total, with ``warm_start``).
     n_steps_ : int
@@ -354,6 +369,7 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
             Interval(Real, 0, None, closed="neither"),
             StrOptions({"auto", "scott", "silverman"}),
         ],
+        "noise_covariance": [StrOptions({"isotropic", "data"})],
         "hidden_layer_sizes": [tuple, list],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "network": [callable, None],
@@ -393,6 +409,7 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         self,
         *,
         sigma=0.1,
+        noise_covariance="isotropic",
         hidden_layer_sizes=(128, 128, 128),
         activation="softplus",
         network=None,
@@ -420,6 +437,7 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         device="auto",
     ):
         self.sigma = sigma
+        self.noise_covariance = noise_covariance
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.network = network
@@ -475,10 +493,18 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         train_idx, val_idx = self._split(n_samples, rng)
         # a memmap, or data too large to copy, is read one mini-batch at a time
         stream = is_memory_mapped(X) or 4 * len(train_idx) * n_features > STREAM_BYTES
-        X_train = Rows(X, train_idx) if stream else X[train_idx]
         w_train = sample_weight[train_idx]
         if w_train.sum() <= 0:
             raise ValueError("sample_weight of the training samples sums to zero.")
+        if not warm:
+            self._set_noise_map(Rows(X, train_idx), w_train)
+        elif (self._noise_map is None) != (self.noise_covariance == "isotropic"):
+            raise ValueError(
+                f"noise_covariance={self.noise_covariance!r} differs from the fit that "
+                "warm_start would continue; set warm_start=False to refit."
+            )
+        X = self._to_noise_units(X, lazy=stream)
+        X_train = Rows(X, train_idx) if stream else X[train_idx]
 
         if not warm:
             # sigma="auto": the base and the network's resolution suit the path's floor
@@ -558,6 +584,23 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         )
         return self
 
+    def _set_noise_map(self, X, weight):
+        """noise_covariance="data": the affine map to units in which the training
+        data have identity covariance; the model is fitted there, with isotropic
+        noise. ``None`` for isotropic noise (the units of ``X``)."""
+        self._noise_map, self._log_det_noise_map = None, 0.0
+        if self.noise_covariance == "data":
+            shift, A, A_inv, log_det = whitening_map(X, weight)
+            self._noise_map, self._log_det_noise_map = (shift, A, A_inv), log_det
+
+    def _to_noise_units(self, X, lazy=False):
+        """``X`` in the units where the noise is isotropic (read when indexed if ``lazy``)."""
+        if self._noise_map is None:
+            return X
+        shift, A, _ = self._noise_map
+        mapped = Mapped(X, shift, A)
+        return mapped if lazy else mapped[:]
+
     def _initialize(self, X, weight, sigma, rng, device):
         """A fresh model at ``sigma``: base and mixture proposal from ``X``, an
         energy that is exactly the base. Also used for models of other samples
@@ -628,7 +671,7 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
                     generator,
                 )
                 if est.reliable:
-                    ll = evaluate(self.module_, x_val) - est.log_z + self._log_det_whitening
+                    ll = evaluate(self.module_, x_val) - est.log_z + self._log_det
                     return float((ll * w_val).sum() / w_val.sum())
             return None
 
@@ -828,7 +871,12 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
                 generator,
                 method,
             )
-        return est._replace(log_z=est.log_z - self._log_det_whitening)
+        return est._replace(log_z=est.log_z - self._log_det)
+
+    @property
+    def _log_det(self):
+        """log|det| of the map from ``X`` to whitened units."""
+        return self._log_det_whitening + self._log_det_noise_map
 
     def _store_normalizer(self, estimate):
         if not math.isfinite(estimate.log_z):
@@ -927,7 +975,7 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         out = np.empty(X.shape[0])
         for start in range(0, X.shape[0], SCORE_CHUNK):
-            chunk = self._tensor(X[start : start + SCORE_CHUNK])
+            chunk = self._tensor(self._to_noise_units(X[start : start + SCORE_CHUNK]))
             out[start : start + SCORE_CHUNK] = evaluate(self.module_, chunk).cpu().numpy()
         return out - self.log_normalizer_
 
@@ -997,6 +1045,9 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
             target_accept=self.mala_target_accept,
         )
         X = z.double().cpu().numpy() @ self._unwhitening.T + self._mean
+        if self._noise_map is not None:
+            shift, _, A_inv = self._noise_map
+            X = X @ A_inv.T + shift
         if not return_diagnostics:
             return X
         keys = ("acceptance_rate", "burn_in_acceptance_rate", "step_size")

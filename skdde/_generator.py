@@ -350,7 +350,7 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
                 )
                 reliable = est.reliable
                 log_z_levels[sigma] = (
-                    est.log_z - density._log_det_whitening if reliable else math.nan
+                    est.log_z - density._log_det if reliable else math.nan
                 )
             return log_z_levels[sigma]
 
@@ -438,6 +438,12 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
     def _fit_density(self, X, rng):
         """The data DDE: a copy of a fitted ``density``, else one fitted here."""
         given = self.density
+        if given is not None and given.noise_covariance != "isotropic":
+            raise ValueError(
+                f"DDEGenerator needs a density with noise_covariance='isotropic', got "
+                f"{given.noise_covariance!r}: the generated density is smoothed by the "
+                "same noise, which is not yet supported for a data-shaped one."
+            )
         if given is not None and hasattr(given, "module_"):
             if self.sigma is not None and self.sigma not in (given.sigma, given.sigma_):
                 raise ValueError(
@@ -496,6 +502,7 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
         model.n_features_in_ = n_features
         if hasattr(self, "feature_names_in_"):
             model.feature_names_in_ = self.feature_names_in_
+        model._set_noise_map(X, np.ones(len(X)))  # isotropic, as the data DDE's
         model._initialize(X, np.ones(len(X)), self.sigma_, rng, self.device_)
         self.generated_density_ = model
         self._train_result = None
@@ -540,7 +547,7 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
             log_z_p = log_z_target(sigma)
             if not est.reliable or math.isnan(log_z_p):
                 return math.nan
-            log_q = evaluate(log_model, x) - est.log_z + model._log_det_whitening
+            log_q = evaluate(log_model, x) - est.log_z + model._log_det
             return float((log_q - evaluate(log_target, x) + log_z_p).mean())
 
         result = train_generator(

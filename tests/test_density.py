@@ -330,3 +330,53 @@ def test_far_too_high_learning_rate_recovers_or_raises_never_returns_garbage(moo
     with pytest.raises(FloatingPointError, match="diverged"):
         DDEDensity(sigma=0.2, learning_rate_init=1e4, random_state=0,
                    **dict(SMALL, max_iter=20)).fit(moons)
+
+
+# --- noise shaped by the data ----------------------------------------------------------
+
+def test_data_shaped_noise_sees_features_only_up_to_their_units(moons):
+    # noise_covariance="data" fits in whitened units: rescaling and shifting the
+    # features changes log-densities by the Jacobian alone, and samples follow them.
+    scale, shift = np.array([0.01, 50.0]), np.array([3.0, -7.0])
+    params = dict(SMALL, sigma=0.2, noise_covariance="data", random_state=0)
+    a = _quiet_fit(DDEDensity(**params), moons)
+    b = _quiet_fit(DDEDensity(**params), moons * scale + shift)
+    np.testing.assert_allclose(b.score_samples(moons * scale + shift),
+                               a.score_samples(moons) - np.log(scale).sum(), atol=1e-4)
+    np.testing.assert_allclose(b.sample(50, random_state=0),
+                               a.sample(50, random_state=0) * scale + shift, rtol=1e-4)
+
+
+def test_data_shaped_noise_integrates_to_one_on_correlated_data(moons):
+    X = moons @ np.array([[1.0, 0.6], [0.0, 0.2]])
+    # SMALL's 4096 importance samples leave log Z a standard error of 0.02 here
+    params = dict(SMALL, n_importance_samples=65536)
+    est = _quiet_fit(DDEDensity(sigma=0.2, noise_covariance="data", random_state=0,
+                                **params), X)
+    xs = np.linspace(X[:, 0].min() - 1.5, X[:, 0].max() + 1.5, 401)
+    ys = np.linspace(X[:, 1].min() - 1.0, X[:, 1].max() + 1.0, 401)
+    grid = np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2)
+    total = np.exp(est.score_samples(grid)).sum() * (xs[1] - xs[0]) * (ys[1] - ys[0])
+    assert abs(total - 1) < 0.02
+
+
+def test_data_shaped_noise_keeps_a_constant_feature(moons):
+    X = np.column_stack([moons, np.full(len(moons), 4.0)])
+    est = _quiet_fit(DDEDensity(sigma=0.2, noise_covariance="data", random_state=0,
+                                **SMALL), X)
+    assert np.isfinite(est.score_samples(X)).all()
+    # the constant keeps unit scale, so p~ is N(4, sigma^2) along it
+    column = est.sample(400, random_state=0)[:, 2]
+    assert abs(column.mean() - 4.0) < 0.05 and 0.15 < column.std() < 0.25
+
+
+@pytest.mark.parametrize("first, then", [("isotropic", "data"), ("data", "isotropic")])
+def test_warm_start_refuses_a_changed_noise_covariance(moons, first, then):
+    params = dict(SMALL, max_iter=2, sigma=0.2, warm_start=True, random_state=0)
+    est = _quiet_fit(DDEDensity(noise_covariance=first, **params), moons)
+    est.set_params(noise_covariance=then)
+    with pytest.raises(ValueError, match="noise_covariance='.*' differs"):
+        est.fit(moons)
+    # the same noise continues
+    est.set_params(noise_covariance=first)
+    assert np.isfinite(_quiet_fit(est, moons).score_samples(moons)).all()

@@ -257,6 +257,12 @@ def test_bad_fit_log_density_arguments():
         DDEGenerator(max_iter=2).fit_log_density(lambda x: x, 2)
 
 
+def test_a_density_with_data_shaped_noise_is_refused_by_name(moons):
+    density = DDEDensity(noise_covariance="data", max_iter=2)
+    with pytest.raises(ValueError, match="noise_covariance='isotropic'"):
+        DDEGenerator(density=density, max_iter=2).fit(moons)
+
+
 def test_the_density_keeps_annealing_levels_the_generator_follows(moons):
     density = _quiet(DDEDensity(sigma=0.05, random_state=0, **DENSITY).fit, moons)
     levels = sorted(density._level_states, reverse=True)

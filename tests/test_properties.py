@@ -51,6 +51,15 @@ def test_density_fits_any_finite_array_to_finite_scores_and_samples(data):
     assert samples.shape == (4, X.shape[1]) and np.isfinite(samples).all()
 
 
+@FEW
+@given(datasets())
+def test_data_shaped_noise_fits_any_finite_array_to_finite_scores_and_samples(data):
+    X, scale = data  # sigma is in whitened units: no scale to follow
+    est = _fit(DDEDensity(sigma=0.1, noise_covariance="data", **TINY), X)
+    assert np.isfinite(est.score_samples(X)).all() and np.isfinite(est.log_normalizer_)
+    assert np.isfinite(est.sample(4, random_state=0)).all()
+
+
 @settings(FEW, max_examples=8)
 @given(datasets())
 def test_generator_fits_any_finite_array_to_finite_samples(data):

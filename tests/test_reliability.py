@@ -245,6 +245,15 @@ def test_memmap_is_streamed_and_fits_as_the_array_does(make, moons, memmap, monk
     np.testing.assert_array_equal(streamed.score_samples(moons), in_memory.score_samples(moons))
 
 
+def test_a_streamed_memmap_is_whitened_as_the_array_is(moons, memmap, monkeypatch):
+    make = lambda: make_density(noise_covariance="data")  # noqa: E731
+    streamed, largest = _fit_counting_rows(make, memmap, monkeypatch)
+    assert largest <= max(int(np.ceil(0.1 * len(moons))), 32)
+    in_memory = _quiet(make().fit, moons)
+    np.testing.assert_allclose(streamed.score_samples(moons), in_memory.score_samples(moons),
+                               rtol=1e-5)
+
+
 def test_arrays_above_the_size_limit_are_streamed_too(moons, monkeypatch):
     monkeypatch.setattr(skdde._density, "STREAM_BYTES", 1000)
     streamed, largest = _fit_counting_rows(make_density, moons, monkeypatch)

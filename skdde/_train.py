@@ -117,6 +117,41 @@ class _Patience:
                 self.state = copy.deepcopy(module.state_dict())
 
 
+class _Average:
+    """Exponential moving average of the trainable weights (decay warmed up as
+    ``min(decay, (1 + t) / (10 + t))`` so early steps do not pin it to the start),
+    swapped into the module while it is judged."""
+
+    def __init__(self, module, decay):
+        self.params = [p for p in module.parameters() if p.requires_grad]
+        self.decay, self.t = decay, 0
+        self.shadow = [p.detach().clone() for p in self.params]
+
+    @torch.no_grad()
+    def update(self):
+        self.t += 1
+        weight = 1 - min(self.decay, (1 + self.t) / (10 + self.t))
+        for s, p in zip(self.shadow, self.params):
+            s.lerp_(p, weight)
+
+    @torch.no_grad()
+    def swap(self):
+        """Exchange the module's weights and the average (twice: back as before)."""
+        for s, p in zip(self.shadow, self.params):
+            held = p.detach().clone()
+            p.copy_(s)
+            s.copy_(held)
+
+    def state(self):
+        return [s.clone() for s in self.shadow], self.t
+
+    @torch.no_grad()
+    def restore(self, state):
+        for s, saved in zip(self.shadow, state[0]):
+            s.copy_(saved)
+        self.t = state[1]
+
+
 def adam(params, lr):
     """Adam, with torch's fused kernel (one per step) where the device has one."""
     params = list(params)
@@ -173,6 +208,7 @@ def train(
     n_stages_no_change=5,
     on_sigma=None,
     compile=False,
+    ema_decay=None,
     verbose=0,
     result=None,
 ):
@@ -196,6 +232,8 @@ def train(
     ``on_sigma(sigma)`` is called before each epoch whose noise level differs
     from the previous one's (the estimator moves the energy's Gaussian part).
     With ``compile``, the loss and its backward run through :class:`Compiled`.
+    With ``ema_decay``, epochs are judged, and the model returned, with an
+    exponential moving average of the weights instead of the last ones.
     """
     result = TrainResult() if result is None else result
     result.converged = result.interrupted = False
@@ -211,6 +249,7 @@ def train(
     best_stage, stages_no_change = -math.inf, 0
     retries, lr_scale = 0, 1.0
     optimizer = adam(module.parameters(), learning_rate_init)
+    average = None if ema_decay is None else _Average(module, ema_decay)
     loss_fn = Compiled(denoising_loss) if compile else denoising_loss
     uniform = bool((weight == weight[0]).all())  # a plain mean then
     bar = _progress(len(sigmas), verbose)
@@ -221,6 +260,7 @@ def train(
             if on_sigma is not None and (epoch == 0 or sigmas[epoch - 1] != sigma):
                 on_sigma(sigma)
             start_state = copy.deepcopy(module.state_dict())
+            average_start = None if average is None else average.state()
             module.train()
             losses, sizes = [], []  # summed at the epoch's end: no work per step
             # a search ends each stage with the likelihood term (every stage is a
@@ -256,6 +296,8 @@ def train(
                 if watch(objective.detach()):  # on the CPU: before a bad update
                     break
                 optimizer.step()
+                if average is not None:
+                    average.update()
                 losses.append(loss.detach())
                 sizes.append(len(idx))
                 step += 1
@@ -268,6 +310,8 @@ def train(
             if diverged:
                 retries += 1
                 module.load_state_dict(start_state)  # a failed fit leaves no NaN model
+                if average is not None:
+                    average.restore(average_start)
                 if retries > MAX_DIVERGENCE_RETRIES:
                     what = (
                         f"a non-finite loss at step {step - epoch_start_step + 1}"
@@ -292,6 +336,8 @@ def train(
             judge = early_stopping and final_sigma and not sigma_search
             if judge or stage_end:
                 module.eval()
+                if average is not None:
+                    average.swap()
             if stage_end:
                 score = validation_score(sigma)
                 score = math.nan if score is None else score
@@ -304,6 +350,8 @@ def train(
                     best_stage, stages_no_change = score, 0
                     best_stage_state = copy.deepcopy(module.state_dict())
                 if stages_no_change >= n_stages_no_change:
+                    if average is not None:
+                        average.swap()
                     _update_bar(bar, result)
                     break
             elif judge:
@@ -323,6 +371,8 @@ def train(
                 result.validation_scores.append(math.nan)
             elif final_sigma:
                 train_patience.update(epoch_loss, module, False)
+            if (judge or stage_end) and average is not None:
+                average.swap()
             _update_bar(bar, result)
             stopper = lik if lik.judged else (dsm if early_stopping else train_patience)
             if final_sigma and not sigma_search and stopper.stall >= n_iter_no_change:
@@ -345,6 +395,8 @@ def train(
         module.load_state_dict(best_state)
     if best_stage_state is not None:
         module.load_state_dict(best_stage_state)
+    if average is not None and best_state is None and best_stage_state is None:
+        average.swap()
     result.best_loss = min(result.loss_curve, default=math.inf)
     if early_stopping:
         judged = lik if lik.judged else dsm if validation_score is None else None

@@ -203,3 +203,57 @@ def test_a_failing_compiler_warns_and_training_goes_on_uncompiled(monkeypatch):
     with pytest.warns(RuntimeWarning, match="torch.compile failed"):
         fallback = _fit(_energy(), compile=True, **kw)
     assert fallback.loss_curve == _fit(_energy(), **kw).loss_curve
+
+
+_ADAM_STEP = torch.optim.Adam.step
+
+
+def _trajectory(monkeypatch, **kw):
+    """The weights after every optimizer step, the weights each ``validation_score``
+    call saw, and the module returned, for a fit of ``_Small``."""
+    steps, seen = [], []
+
+    def step(self, *a, **k):
+        out = _ADAM_STEP(self, *a, **k)
+        steps.append(torch.cat([p.detach().flatten() for p in module.parameters()]))
+        return out
+
+    def validation_score(sigma):
+        seen.append(torch.cat([p.detach().flatten() for p in module.parameters()]))
+        return -float(seen[-1].square().sum())  # any score: smaller weights win
+
+    monkeypatch.setattr(torch.optim.Adam, "step", step)
+    torch.manual_seed(0)
+    module = _Small()
+    _fit(module, sigmas=[0.5] * 6, validation_score=validation_score, **kw)
+    return steps, seen, torch.cat([p.detach().flatten() for p in module.parameters()])
+
+
+def _average(steps, decay, start):
+    shadow = start
+    for t, weights in enumerate(steps, 1):
+        shadow = torch.lerp(shadow, weights, 1 - min(decay, (1 + t) / (10 + t)))
+    return shadow
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_weight_averaging_judges_and_returns_the_average_without_steering_training(
+        monkeypatch, early_stopping):
+    plain, _, _ = _trajectory(monkeypatch, early_stopping=early_stopping)
+    steps, seen, out = _trajectory(monkeypatch, early_stopping=early_stopping,
+                                   ema_decay=0.9)
+    # the average is read, never trained: the training weights are the plain run's
+    assert all(torch.equal(a, b) for a, b in zip(plain, steps)) and len(plain) == len(steps)
+    torch.manual_seed(0)
+    start = torch.cat([p.detach().flatten() for p in _Small().parameters()])
+    per_epoch = len(steps) // 6
+    if not early_stopping:
+        torch.testing.assert_close(out, _average(steps, 0.9, start))
+        assert not torch.allclose(out, steps[-1])
+        return
+    # every epoch was judged with the average up to its end, and the best one kept
+    assert len(seen) == 6
+    for epoch, weights in enumerate(seen, 1):
+        torch.testing.assert_close(weights, _average(steps[: epoch * per_epoch], 0.9, start))
+    best = max(seen, key=lambda w: -float(w.square().sum()))
+    torch.testing.assert_close(out, best)

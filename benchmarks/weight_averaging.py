@@ -1,0 +1,75 @@
+"""An exponential moving average of the weights: does judging and keeping the
+averaged network, instead of the last weights, give better models?
+
+``DDEDensity(sigma, random_state=seed)`` at default settings (``max_iter="auto"``),
+trained as usual but with the training loop's ``ema_decay`` set (swapped in for the
+fit): each epoch at the final sigma is judged, and the best one kept, with the
+average of the weights (decay warmed up as ``min(decay, (1 + t) / (10 + t))``).
+Seeds 0 and 1. Prints the validation log-likelihood, the normalizer's method, ESS
+and k-hat, ``ok`` when the estimator calls its log Z reliable (an unreliable one
+flatters), the epochs and the fit seconds.
+
+Data and splits are those of ``compare.py`` (train / validation; the test split is
+never read). One torch thread.
+
+    python benchmarks/weight_averaging.py [--fashion-mnist DIR] [DATA ...]
+"""
+
+import argparse
+import contextlib
+import functools
+import warnings
+
+import compare
+import smoothing_floor
+import torch
+
+import skdde._density
+from skdde._train import train
+
+warnings.simplefilter("ignore")
+SIGMAS = {  # the best reliable sigma of smoothing_floor.py or compare.py, and a neighbour
+    "wine (13-D)": (0.1, 0.3),
+    "breast_cancer (30-D)": (0.05, 0.1),
+    "digits (64-D)": (0.2, 0.4),
+    "fashion_mnist_pca (32-D)": (0.2,),
+}
+DECAYS = (None, 0.99, 0.999)
+SEEDS = (0, 1)
+
+
+@contextlib.contextmanager
+def averaging(decay):
+    skdde._density.train = functools.partial(train, ema_decay=decay)
+    try:
+        yield
+    finally:
+        skdde._density.train = train
+
+
+def run(name):
+    train_x, val = compare.train_and_validation(name)
+    print(f"\n{name}: {len(train_x)} train / {len(val)} validation rows, default settings\n"
+          f"  sigma seed ema decay    val ll log Z by     ESS k-hat    epochs fit s")
+    for sigma in SIGMAS[name]:
+        for seed in SEEDS:
+            for decay in DECAYS:
+                with averaging(decay):
+                    row, _ = smoothing_floor.dde_row(train_x, val, sigma, epochs=True,
+                                                     max_iter="auto", random_state=seed)
+                print(f"  {sigma:5.2f} {seed:4d} {str(decay):9s} {row}", flush=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    compare.add_fashion_mnist_argument(parser)
+    parser.add_argument("data", nargs="*", help="prefixes of the data sets to run")
+    args = parser.parse_args()
+    compare.FASHION_MNIST_HOME = args.fashion_mnist
+    torch.set_num_threads(1)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
+    compare.for_each(SIGMAS, args.data, run)
+
+
+if __name__ == "__main__":
+    main()

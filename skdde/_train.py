@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ._average import Average
 from ._compile import Compiled
 from ._loss import denoising_loss, likelihood_loss
 
@@ -117,41 +118,6 @@ class _Patience:
                 self.state = copy.deepcopy(module.state_dict())
 
 
-class _Average:
-    """Exponential moving average of the trainable weights (decay warmed up as
-    ``min(decay, (1 + t) / (10 + t))`` so early steps do not pin it to the start),
-    swapped into the module while it is judged."""
-
-    def __init__(self, module, decay):
-        self.params = [p for p in module.parameters() if p.requires_grad]
-        self.decay, self.t = decay, 0
-        self.shadow = [p.detach().clone() for p in self.params]
-
-    @torch.no_grad()
-    def update(self):
-        self.t += 1
-        weight = 1 - min(self.decay, (1 + self.t) / (10 + self.t))
-        for s, p in zip(self.shadow, self.params):
-            s.lerp_(p, weight)
-
-    @torch.no_grad()
-    def swap(self):
-        """Exchange the module's weights and the average (twice: back as before)."""
-        for s, p in zip(self.shadow, self.params):
-            held = p.detach().clone()
-            p.copy_(s)
-            s.copy_(held)
-
-    def state(self):
-        return [s.clone() for s in self.shadow], self.t
-
-    @torch.no_grad()
-    def restore(self, state):
-        for s, saved in zip(self.shadow, state[0]):
-            s.copy_(saved)
-        self.t = state[1]
-
-
 def adam(params, lr):
     """Adam, with torch's fused kernel (one per step) where the device has one."""
     params = list(params)
@@ -249,7 +215,7 @@ def train(
     best_stage, stages_no_change = -math.inf, 0
     retries, lr_scale = 0, 1.0
     optimizer = adam(module.parameters(), learning_rate_init)
-    average = None if ema_decay is None else _Average(module, ema_decay)
+    average = None if ema_decay is None else Average(module, ema_decay)
     loss_fn = Compiled(denoising_loss) if compile else denoising_loss
     uniform = bool((weight == weight[0]).all())  # a plain mean then
     bar = _progress(len(sigmas), verbose)

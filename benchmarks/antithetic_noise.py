@@ -27,8 +27,9 @@ never read). One torch thread.
 """
 
 import argparse
-import contextlib
+import functools
 import warnings
+from unittest.mock import patch
 
 import compare
 import smoothing_floor
@@ -54,16 +55,6 @@ def antithetic_loss(energy, x, eps, sigma, weight=None, **kwargs):
     weight = None if weight is None else torch.cat([weight, weight])
     return denoising_loss(energy, torch.cat([x, x]), torch.cat([eps, -eps]), sigma, weight,
                           **kwargs)
-
-
-@contextlib.contextmanager
-def training_loss(loss):
-    saved = skdde._train.denoising_loss
-    skdde._train.denoising_loss = loss
-    try:
-        yield
-    finally:
-        skdde._train.denoising_loss = saved
 
 
 def gradient(module, params, x, eps, sigma):
@@ -98,16 +89,11 @@ def variance(name):
 
 
 def training(name):
-    train, val = compare.train_and_validation(name)
-    print(f"\n{name}: {len(train)} train / {len(val)} validation rows, default settings\n"
-          f"  sigma seed loss         val ll log Z by     ESS k-hat    epochs fit s")
-    for sigma in SIGMAS[name]:
-        for seed in SEEDS:
-            for label, loss in (("plain", denoising_loss), ("antithetic", antithetic_loss)):
-                with training_loss(loss):
-                    row, _ = smoothing_floor.dde_row(train, val, sigma, epochs=True,
-                                                     max_iter="auto", random_state=seed)
-                print(f"  {sigma:5.2f} {seed:4d} {label:10s} {row}", flush=True)
+    variants = {
+        label: functools.partial(patch.object, skdde._train, "denoising_loss", loss)
+        for label, loss in (("plain", denoising_loss), ("antithetic", antithetic_loss))
+    }
+    smoothing_floor.variant_rows(name, SIGMAS[name], variants, "loss", SEEDS)
 
 
 def main():

@@ -66,6 +66,23 @@ def dde_row(train, val, sigma, epochs=False, **kw):
     return text, model
 
 
+def variant_rows(name, sigmas, variants, column, seeds=(0, 1)):
+    """A table of ``dde_row`` at default settings (``max_iter="auto"``) per sigma,
+    seed and variant: ``variants`` maps a label to a context manager factory that
+    swaps the variant into the fit (``unittest.mock.patch.object``)."""
+    train, val = compare.train_and_validation(name)
+    width = max(len(column), *map(len, variants))
+    print(f"\n{name}: {len(train)} train / {len(val)} validation rows, default settings\n"
+          f"  sigma seed {column:{width}s}    val ll log Z by     ESS k-hat    epochs fit s")
+    for sigma in sigmas:
+        for seed in seeds:
+            for label, swapped in variants.items():
+                with swapped():
+                    row, _ = dde_row(train, val, sigma, epochs=True, max_iter="auto",
+                                     random_state=seed)
+                print(f"  {sigma:5.2f} {seed:4d} {label:{width}s} {row}", flush=True)
+
+
 def run(name, auto=False):
     train, val = compare.train_and_validation(name)
     if auto:

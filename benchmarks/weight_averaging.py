@@ -16,9 +16,9 @@ never read). One torch thread.
 """
 
 import argparse
-import contextlib
 import functools
 import warnings
+from unittest.mock import patch
 
 import compare
 import smoothing_floor
@@ -38,26 +38,14 @@ DECAYS = (None, 0.99, 0.999)
 SEEDS = (0, 1)
 
 
-@contextlib.contextmanager
-def averaging(decay):
-    skdde._density.train = functools.partial(train, ema_decay=decay)
-    try:
-        yield
-    finally:
-        skdde._density.train = train
-
-
 def run(name):
-    train_x, val = compare.train_and_validation(name)
-    print(f"\n{name}: {len(train_x)} train / {len(val)} validation rows, default settings\n"
-          f"  sigma seed ema decay    val ll log Z by     ESS k-hat    epochs fit s")
-    for sigma in SIGMAS[name]:
-        for seed in SEEDS:
-            for decay in DECAYS:
-                with averaging(decay):
-                    row, _ = smoothing_floor.dde_row(train_x, val, sigma, epochs=True,
-                                                     max_iter="auto", random_state=seed)
-                print(f"  {sigma:5.2f} {seed:4d} {str(decay):9s} {row}", flush=True)
+    variants = {
+        str(decay): functools.partial(
+            patch.object, skdde._density, "train", functools.partial(train, ema_decay=decay)
+        )
+        for decay in DECAYS
+    }
+    smoothing_floor.variant_rows(name, SIGMAS[name], variants, "ema decay", SEEDS)
 
 
 def main():

@@ -118,10 +118,13 @@ class _Patience:
                 self.state = copy.deepcopy(module.state_dict())
 
 
-def adam(params, lr):
-    """Adam, with torch's fused kernel (one per step) where the device has one."""
+def adam(params, lr, weight_decay=0.0):
+    """Adam (AdamW with a ``weight_decay``), with torch's fused kernel (one per
+    step) where the device has one."""
     params = list(params)
     fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
+    if weight_decay:
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=fused or None)
     return torch.optim.Adam(params, lr=lr, fused=fused or None)
 
 
@@ -175,6 +178,7 @@ def train(
     on_sigma=None,
     compile=False,
     ema_decay=None,
+    weight_decay=0.0,
     verbose=0,
     result=None,
 ):
@@ -200,6 +204,7 @@ def train(
     With ``compile``, the loss and its backward run through :class:`Compiled`.
     With ``ema_decay``, epochs are judged, and the model returned, with an
     exponential moving average of the weights instead of the last ones.
+    ``weight_decay`` is AdamW's decoupled decay of every weight (0: Adam).
     """
     result = TrainResult() if result is None else result
     result.converged = result.interrupted = False
@@ -214,7 +219,7 @@ def train(
     dsm, lik, train_patience = _Patience(tol), _Patience(tol), _Patience(tol)
     best_stage, stages_no_change = -math.inf, 0
     retries, lr_scale = 0, 1.0
-    optimizer = adam(module.parameters(), learning_rate_init)
+    optimizer = adam(module.parameters(), learning_rate_init, weight_decay)
     average = None if ema_decay is None else Average(module, ema_decay)
     loss_fn = Compiled(denoising_loss) if compile else denoising_loss
     uniform = bool((weight == weight[0]).all())  # a plain mean then
@@ -290,7 +295,7 @@ def train(
                         f"Lower learning_rate_init (now {learning_rate_init}) or rescale X."
                     )
                 lr_scale *= 0.5
-                optimizer = adam(module.parameters(), learning_rate_init)
+                optimizer = adam(module.parameters(), learning_rate_init, weight_decay)
                 step = epoch_start_step
                 continue
             result.loss_curve.append(epoch_loss)

@@ -380,3 +380,16 @@ def test_warm_start_refuses_a_changed_noise_covariance(moons, first, then):
     # the same noise continues
     est.set_params(noise_covariance=first)
     assert np.isfinite(_quiet_fit(est, moons).score_samples(moons)).all()
+
+
+def test_weight_decay_shrinks_the_network_and_is_searchable(moons):
+    kw = dict(SMALL, sigma=0.2, max_iter=5, random_state=0)
+
+    def norm(model):
+        return sum(float(p.square().sum()) for p in model.module_.net.parameters())
+
+    plain = DDEDensity(**kw).fit(moons)
+    decayed = DDEDensity(weight_decay=1.0, **kw).fit(moons)
+    assert norm(decayed) < 0.95 * norm(plain)
+    search = GridSearchCV(DDEDensity(**kw), {"weight_decay": [0.0, 0.1]}, cv=2).fit(moons)
+    assert search.best_params_["weight_decay"] in (0.0, 0.1)

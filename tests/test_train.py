@@ -257,3 +257,20 @@ def test_weight_averaging_judges_and_returns_the_average_without_steering_traini
         torch.testing.assert_close(weights, _average(steps[: epoch * per_epoch], 0.9, start))
     best = max(seen, key=lambda w: -float(w.square().sum()))
     torch.testing.assert_close(out, best)
+
+
+def test_weight_decay_is_decoupled_and_shrinks_every_weight_each_step(monkeypatch):
+    # a loss with zero gradient leaves Adam's update at zero, so only the decay
+    # moves the weights: each of the 9 steps scales them by 1 - lr * weight_decay
+    def flat_loss(energy, x, eps, sigma, weight=None, **kw):
+        return 0.0 * energy(x).sum()
+
+    monkeypatch.setattr(_train, "denoising_loss", flat_loss)
+    module = _energy()
+    start = [p.detach().clone() for p in module.parameters()]
+    _fit(module, early_stopping=False, weight_decay=0.5)
+    for before, after in zip(start, module.parameters()):
+        torch.testing.assert_close(after.detach(), before * (1 - 1e-2 * 0.5) ** 9)
+    module = _energy()
+    _fit(module, early_stopping=False)  # no decay: Adam, nothing moves
+    assert all(torch.equal(a, b.detach()) for a, b in zip(start, module.parameters()))

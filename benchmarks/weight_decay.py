@@ -1,0 +1,76 @@
+"""Weight decay: does shrinking the weights close the gap between the training and
+the validation likelihood of a DDE fitted to a few hundred or thousand rows?
+
+``DDEDensity(sigma, weight_decay, random_state=seed)`` at default settings
+(``max_iter="auto"``); ``weight_decay`` is AdamW's decoupled decay of every weight
+(0 is Adam). Seeds 0 and 1. Prints the validation log-likelihood, the normalizer's
+method, ESS and k-hat, ``ok`` when the estimator calls its log Z reliable (an
+unreliable one flatters), the epochs and the fit seconds. ``--gap`` prints instead,
+for seed 0 and decays 0 and 0.1, the log-likelihood of the training split next to
+the validation one's.
+
+Data and splits are those of ``compare.py`` (train / validation; the test split is
+never read). One torch thread.
+
+    python benchmarks/weight_decay.py [--gap] [--fashion-mnist DIR] [DATA ...]
+"""
+
+import argparse
+import functools
+import warnings
+from unittest.mock import patch
+
+import compare
+import smoothing_floor
+import torch
+
+from skdde import DDEDensity
+
+warnings.simplefilter("ignore")
+SIGMAS = {  # around the best reliable sigma of smoothing_floor.py and compare.py
+    "wine (13-D)": (0.1, 0.3),
+    "breast_cancer (30-D)": (0.05, 0.1),
+    "digits (64-D)": (0.2, 0.3, 0.4),
+    "fashion_mnist_pca (32-D)": (0.2,),
+}
+DECAYS = (0.0, 0.01, 0.1)
+SEEDS = (0, 1)
+
+
+def run(name):
+    variants = {
+        str(decay): functools.partial(
+            patch.object, compare, "DDEDensity", functools.partial(DDEDensity, weight_decay=decay)
+        )
+        for decay in DECAYS
+    }
+    smoothing_floor.variant_rows(name, SIGMAS[name], variants, "decay", SEEDS)
+
+
+def gap(name):
+    train, val = compare.train_and_validation(name)
+    print(f"\n{name}: {len(train)} train / {len(val)} validation rows, default settings, "
+          "seed 0\n  sigma decay  train ll    val ll  gap")
+    for sigma in SIGMAS[name]:
+        for decay in (0.0, 0.1):
+            model, _ = compare.fit_dde(sigma, train, "auto", weight_decay=decay)
+            fit, held_out = model.score(train), model.score(val)
+            print(f"  {sigma:5.2f} {decay:5.2f} {fit:9.3f} {held_out:9.3f} {fit - held_out:5.1f}",
+                  flush=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--gap", action="store_true",
+                        help="training against validation log-likelihood")
+    compare.add_fashion_mnist_argument(parser)
+    parser.add_argument("data", nargs="*", help="prefixes of the data sets to run")
+    args = parser.parse_args()
+    compare.FASHION_MNIST_HOME = args.fashion_mnist
+    torch.set_num_threads(1)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
+    compare.for_each(SIGMAS, args.data, gap if args.gap else run)
+
+
+if __name__ == "__main__":
+    main()

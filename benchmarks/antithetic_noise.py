@@ -90,7 +90,7 @@ def variance(name):
 
 def training(name):
     variants = {
-        label: functools.partial(patch.object, skdde._train, "denoising_loss", loss)
+        label: (functools.partial(patch.object, skdde._train, "denoising_loss", loss), {})
         for label, loss in (("plain", denoising_loss), ("antithetic", antithetic_loss))
     }
     smoothing_floor.variant_rows(name, SIGMAS[name], variants, "loss", SEEDS)

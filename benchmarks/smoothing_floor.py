@@ -68,18 +68,19 @@ def dde_row(train, val, sigma, epochs=False, **kw):
 
 def variant_rows(name, sigmas, variants, column, seeds=(0, 1)):
     """A table of ``dde_row`` at default settings (``max_iter="auto"``) per sigma,
-    seed and variant: ``variants`` maps a label to a context manager factory that
-    swaps the variant into the fit (``unittest.mock.patch.object``)."""
+    seed and variant: ``variants`` maps a label to ``(swap, params)``, a context
+    manager factory that swaps a private hook into the fit (``nullcontext`` for
+    none) and DDEDensity parameters."""
     train, val = compare.train_and_validation(name)
     width = max(len(column), *map(len, variants))
     print(f"\n{name}: {len(train)} train / {len(val)} validation rows, default settings\n"
           f"  sigma seed {column:{width}s}    val ll log Z by     ESS k-hat    epochs fit s")
     for sigma in sigmas:
         for seed in seeds:
-            for label, swapped in variants.items():
-                with swapped():
+            for label, (swap, params) in variants.items():
+                with swap():
                     row, _ = dde_row(train, val, sigma, epochs=True, max_iter="auto",
-                                     random_state=seed)
+                                     random_state=seed, **params)
                 print(f"  {sigma:5.2f} {seed:4d} {label:{width}s} {row}", flush=True)
 
 

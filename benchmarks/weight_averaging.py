@@ -40,9 +40,8 @@ SEEDS = (0, 1)
 
 def run(name):
     variants = {
-        str(decay): functools.partial(
-            patch.object, skdde._density, "train", functools.partial(train, ema_decay=decay)
-        )
+        str(decay): (functools.partial(patch.object, skdde._density, "train",
+                                       functools.partial(train, ema_decay=decay)), {})
         for decay in DECAYS
     }
     smoothing_floor.variant_rows(name, SIGMAS[name], variants, "ema decay", SEEDS)

@@ -175,9 +175,9 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
     weight_decay : float, default=0.0
         Decoupled weight decay of every network weight (AdamW; 0 is Adam). A
         regularizer for few rows in many dimensions, to tune with ``sigma``: on
-        sklearn's digits (1,151 rows, 64-D) 0.1 gained 0.8 to 3.6 nats of held-out
-        likelihood at sigma 0.2 to 0.3, but it lost up to 4.5 nats on
-        breast_cancer at sigma 0.05 (``benchmarks/weight_decay.py``).
+        sklearn's digits (1,151 rows, 64-D) 0.1 gained up to 1.5 nats of held-out
+        likelihood between fits whose log Z passed its checks, but it lost 2.9
+        on breast_cancer at sigma 0.05 (``benchmarks/weight_decay.py``).
     sigma_start : float, "auto" or None, default="auto"
         If larger than ``sigma_``, anneal as published: start at ``sigma_start``
         and divide by 1.1 at even intervals, reaching ``sigma_`` after

@@ -117,7 +117,7 @@ def test_fit_log_density_samples_a_given_bimodal_density():
 
 
 def test_fit_log_density_short_run_reaches_both_modes():
-    # a quarter of the slow test's budget: both modes, most samples on one
+    # a quarter of the slow test's budget: both modes, most samples near one
     freq, near = _bimodal_log_density_fit(200)
     assert freq.min() > 0.5 / 2, freq
     assert near >= 0.8

@@ -9,6 +9,8 @@ from skdde._compile import Compiled
 from skdde._nets import GaussianBaseEnergy, ResidualMLP
 from skdde._train import learning_rate_factor, sigma_path, sigma_schedule, train
 
+_ADAM = _train.adam
+
 
 def test_sigma_schedule_divides_by_1_1_down_to_sigma():
     s = sigma_schedule(0.1, 1.0, 100, 0.5)
@@ -274,3 +276,16 @@ def test_weight_decay_is_decoupled_and_shrinks_every_weight_each_step(monkeypatc
     module = _energy()
     _fit(module, early_stopping=False)  # no decay: Adam, nothing moves
     assert all(torch.equal(a, b.detach()) for a, b in zip(start, module.parameters()))
+
+
+def test_the_optimizer_rebuilt_after_a_divergence_keeps_the_weight_decay(monkeypatch):
+    decays = []
+
+    def recording_adam(params, lr, weight_decay=0.0):
+        decays.append(weight_decay)
+        return _ADAM(params, lr, weight_decay)
+
+    monkeypatch.setattr(_train, "adam", recording_adam)
+    with pytest.raises(FloatingPointError):
+        _fit(_Exploding(), weight_decay=0.3)
+    assert len(decays) > 1 and set(decays) == {0.3}  # the first optimizer and each retry's

@@ -26,7 +26,6 @@ never read). One torch thread.
     python benchmarks/antithetic_noise.py [--variance] [--fashion-mnist DIR] [DATA ...]
 """
 
-import argparse
 import functools
 import warnings
 from unittest.mock import patch
@@ -97,16 +96,8 @@ def training(name):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--variance", action="store_true",
-                        help="gradient variance by sigma instead of training runs")
-    compare.add_fashion_mnist_argument(parser)
-    parser.add_argument("data", nargs="*", help="prefixes of the data sets to run")
-    args = parser.parse_args()
-    compare.FASHION_MNIST_HOME = args.fashion_mnist
-    torch.set_num_threads(1)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
-    compare.for_each(SIGMAS, args.data, variance if args.variance else training)
+    smoothing_floor.ablation_main(__doc__, SIGMAS, training, (
+        "--variance", "gradient variance by sigma instead of training runs", variance))
 
 
 if __name__ == "__main__":

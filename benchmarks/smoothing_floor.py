@@ -84,6 +84,24 @@ def variant_rows(name, sigmas, variants, column, seeds=(0, 1)):
                 print(f"  {sigma:5.2f} {seed:4d} {label:{width}s} {row}", flush=True)
 
 
+def ablation_main(doc, names, run, option=None):
+    """The command line of an ablation script: data-set prefixes, ``--fashion-mnist``
+    and, with ``option = (flag, help, other_run)``, a flag that runs ``other_run``
+    instead of ``run``. One torch thread."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    if option is not None:
+        parser.add_argument(option[0], action="store_true", help=option[1])
+    compare.add_fashion_mnist_argument(parser)
+    parser.add_argument("data", nargs="*", help="prefixes of the data sets to run")
+    args = parser.parse_args()
+    if option is not None and getattr(args, option[0].lstrip("-")):
+        run = option[2]
+    compare.FASHION_MNIST_HOME = args.fashion_mnist
+    torch.set_num_threads(1)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
+    compare.for_each(names, args.data, run)
+
+
 def run(name, auto=False):
     train, val = compare.train_and_validation(name)
     if auto:

@@ -15,14 +15,11 @@ never read). One torch thread.
     python benchmarks/weight_averaging.py [--fashion-mnist DIR] [DATA ...]
 """
 
-import argparse
 import functools
 import warnings
 from unittest.mock import patch
 
-import compare
 import smoothing_floor
-import torch
 
 import skdde._density
 from skdde._train import train
@@ -48,14 +45,7 @@ def run(name):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    compare.add_fashion_mnist_argument(parser)
-    parser.add_argument("data", nargs="*", help="prefixes of the data sets to run")
-    args = parser.parse_args()
-    compare.FASHION_MNIST_HOME = args.fashion_mnist
-    torch.set_num_threads(1)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
-    compare.for_each(SIGMAS, args.data, run)
+    smoothing_floor.ablation_main(__doc__, SIGMAS, run)
 
 
 if __name__ == "__main__":

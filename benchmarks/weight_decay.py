@@ -15,13 +15,11 @@ never read). One torch thread.
     python benchmarks/weight_decay.py [--gap] [--fashion-mnist DIR] [DATA ...]
 """
 
-import argparse
 import contextlib
 import warnings
 
 import compare
 import smoothing_floor
-import torch
 
 warnings.simplefilter("ignore")
 SIGMAS = {  # around the best reliable sigma of smoothing_floor.py and compare.py
@@ -53,16 +51,8 @@ def gap(name):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--gap", action="store_true",
-                        help="training against validation log-likelihood")
-    compare.add_fashion_mnist_argument(parser)
-    parser.add_argument("data", nargs="*", help="prefixes of the data sets to run")
-    args = parser.parse_args()
-    compare.FASHION_MNIST_HOME = args.fashion_mnist
-    torch.set_num_threads(1)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
-    compare.for_each(SIGMAS, args.data, gap if args.gap else run)
+    smoothing_floor.ablation_main(
+        __doc__, SIGMAS, run, ("--gap", "training against validation log-likelihood", gap))
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ docs/_static/smoothing_floor.png`` (needs matplotlib, in the ``examples`` extra)
 """
 
 import argparse
+import contextlib
 import copy
 import math
 import time
@@ -82,6 +83,12 @@ def variant_rows(name, sigmas, variants, column, seeds=(0, 1)):
                     row, _ = dde_row(train, val, sigma, epochs=True, max_iter="auto",
                                      random_state=seed, **params)
                 print(f"  {sigma:5.2f} {seed:4d} {label:{width}s} {row}", flush=True)
+
+
+def parameter_variants(variants):
+    """``variants`` of ``variant_rows`` from ``{label: DDEDensity parameters}``,
+    with no hook swapped in."""
+    return {label: (contextlib.nullcontext, params) for label, params in variants.items()}
 
 
 def ablation_main(doc, names, run, option=None):

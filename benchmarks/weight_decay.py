@@ -15,7 +15,6 @@ never read). One torch thread.
     python benchmarks/weight_decay.py [--gap] [--fashion-mnist DIR] [DATA ...]
 """
 
-import contextlib
 import warnings
 
 import compare
@@ -34,7 +33,8 @@ SEEDS = (0, 1)
 
 
 def run(name):
-    variants = {str(decay): (contextlib.nullcontext, {"weight_decay": decay}) for decay in DECAYS}
+    variants = smoothing_floor.parameter_variants(
+        {str(decay): {"weight_decay": decay} for decay in DECAYS})
     smoothing_floor.variant_rows(name, SIGMAS[name], variants, "decay", SEEDS)
 
 

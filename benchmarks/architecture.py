@@ -16,15 +16,13 @@ never read). One torch thread.
 
 With ``--refine``, the default network and the two larger ones are fitted again
 and each fit's log Z is estimated afresh by AIS with four times the default
-chains (``REFINE_SAMPLES`` importance samples), to tell whether a flagged score
-was only flattered.
+chains, to tell whether a flagged score was only flattered.
 
     python benchmarks/architecture.py [--refine] [--fashion-mnist DIR] [DATA ...]
 """
 
 import warnings
 
-import compare
 import smoothing_floor
 
 warnings.simplefilter("ignore")
@@ -51,25 +49,11 @@ def run(name):
 
 
 REFINED = ("(128,)*3 softplus", "(256,)*3", "(128,)*5")
-REFINE_SAMPLES = 4 * 65536
 
 
 def refine(name):
-    train, val = compare.train_and_validation(name)
-    print(f"\n{name}: {len(train)} train / {len(val)} validation rows, default settings; "
-          f"then AIS from {REFINE_SAMPLES} samples\n  sigma seed {'network':18s}"
-          f"    val ll log Z by     ESS k-hat    epochs fit s |  refined     ESS k-hat")
-    for sigma in SIGMAS[name]:
-        for seed in (0, 1):
-            for label in REFINED:
-                row, model = smoothing_floor.dde_row(
-                    train, val, sigma, epochs=True, max_iter="auto", random_state=seed,
-                    **VARIANTS[label])
-                est = model.estimate_log_normalizer(
-                    "ais", n_samples=REFINE_SAMPLES, random_state=seed + 10, update=True)
-                ok = "ok" if est.reliable else "--"
-                print(f"  {sigma:5.2f} {seed:4d} {label:18s} {row} | {model.score(val):8.3f} "
-                      f"{est.ess:7.0f} {est.khat:5.2f} {ok}", flush=True)
+    smoothing_floor.refined_rows(
+        name, SIGMAS[name], {label: VARIANTS[label] for label in REFINED}, "network")
 
 
 def main():

@@ -85,6 +85,26 @@ def variant_rows(name, sigmas, variants, column, seeds=(0, 1)):
                 print(f"  {sigma:5.2f} {seed:4d} {label:{width}s} {row}", flush=True)
 
 
+def refined_rows(name, sigmas, variants, column, n_samples=4 * 65536, seeds=(0, 1)):
+    """``variant_rows`` for ``{label: DDEDensity parameters}``, each fit followed by a
+    fresh AIS estimate of its log Z from ``n_samples`` importance samples (four
+    times the default chains): the validation score it gives and its diagnostics."""
+    train, val = compare.train_and_validation(name)
+    print(f"\n{name}: {len(train)} train / {len(val)} validation rows, default settings; "
+          f"then AIS from {n_samples} samples\n  sigma seed {column:18s}"
+          f"    val ll log Z by     ESS k-hat    epochs fit s |  refined     ESS k-hat")
+    for sigma in sigmas:
+        for seed in seeds:
+            for label, params in variants.items():
+                row, model = dde_row(train, val, sigma, epochs=True, max_iter="auto",
+                                     random_state=seed, **params)
+                est = model.estimate_log_normalizer(
+                    "ais", n_samples=n_samples, random_state=seed + 10, update=True)
+                ok = "ok" if est.reliable else "--"
+                print(f"  {sigma:5.2f} {seed:4d} {label:18s} {row} | {model.score(val):8.3f} "
+                      f"{est.ess:7.0f} {est.khat:5.2f} {ok}", flush=True)
+
+
 def parameter_variants(variants):
     """``variants`` of ``variant_rows`` from ``{label: DDEDensity parameters}``,
     with no hook swapped in."""

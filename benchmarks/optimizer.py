@@ -2,11 +2,12 @@
 
 ``DDEDensity``'s optimizer defaults (Adam at 1e-3 with cosine decay, batches of
 ``n_train // 32`` rows clipped to [32, 512]) were chosen in ``defaults.py`` on data
-sets under 5,000 rows and 30 dimensions. This script refits it on the validation
-splits of ``compare.py`` with one setting changed at a time: learning rates 3e-4
-and 3e-3, the paper's step schedule (halving every quarter), and batches of 128
-rows (4 times the default on digits, wine and breast_cancer, about a third of it
-on Fashion-MNIST, where the cap of 20,000 steps then cuts the epochs).
+sets under 5,000 rows and of at most 30 dimensions. This script refits it on the
+validation splits of ``compare.py`` with one setting changed at a time: learning
+rates 3e-4 and 3e-3, the paper's step schedule (halving every quarter), and
+batches of 128 rows (4 times the default on digits and breast_cancer, the whole
+training split on wine, about a third of the default on Fashion-MNIST, where the
+cap of 20,000 steps then cuts the epochs).
 ``DDEDensity(sigma, random_state=seed)`` otherwise at default settings
 (``max_iter="auto"``), seeds 0 and 1, at the sigma where the grids of
 ``compare.py`` and ``weight_decay.py`` did best. Prints the validation

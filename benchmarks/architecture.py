@@ -42,24 +42,11 @@ VARIANTS = {
     "tanh": {"activation": "tanh"},
 }
 
-
-def run(name):
-    smoothing_floor.variant_rows(
-        name, SIGMAS[name], smoothing_floor.parameter_variants(VARIANTS), "network")
-
-
 REFINED = ("(128,)*3 softplus", "(256,)*3", "(128,)*5")
 
 
-def refine(name):
-    smoothing_floor.refined_rows(
-        name, SIGMAS[name], {label: VARIANTS[label] for label in REFINED}, "network")
-
-
 def main():
-    smoothing_floor.ablation_main(
-        __doc__, SIGMAS, run,
-        ("--refine", "refit the larger networks and re-estimate log Z by AIS", refine))
+    smoothing_floor.parameter_ablation(__doc__, SIGMAS, VARIANTS, "network", REFINED)
 
 
 if __name__ == "__main__":

@@ -36,14 +36,8 @@ VARIANTS = {
     "no likelihood": {"likelihood_weight": 0.0},
 }
 
-
-def run(name):
-    smoothing_floor.variant_rows(
-        name, SIGMAS[name], smoothing_floor.parameter_variants(VARIANTS), "samples")
-
-
 def main():
-    smoothing_floor.ablation_main(__doc__, SIGMAS, run)
+    smoothing_floor.parameter_ablation(__doc__, SIGMAS, VARIANTS, "samples")
 
 
 if __name__ == "__main__":

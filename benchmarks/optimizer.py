@@ -45,24 +45,11 @@ VARIANTS = {
     "batch 128": {"batch_size": 128},
 }
 
-
-def run(name):
-    smoothing_floor.variant_rows(
-        name, SIGMAS[name], smoothing_floor.parameter_variants(VARIANTS), "optimizer")
-
-
 REFINED = ("defaults", "lr 3e-3")
 
 
-def refine(name):
-    smoothing_floor.refined_rows(
-        name, SIGMAS[name], {label: VARIANTS[label] for label in REFINED}, "optimizer")
-
-
 def main():
-    smoothing_floor.ablation_main(
-        __doc__, SIGMAS, run,
-        ("--refine", "refit two variants and re-estimate log Z by AIS", refine))
+    smoothing_floor.parameter_ablation(__doc__, SIGMAS, VARIANTS, "optimizer", REFINED)
 
 
 if __name__ == "__main__":

@@ -111,6 +111,24 @@ def parameter_variants(variants):
     return {label: (contextlib.nullcontext, params) for label, params in variants.items()}
 
 
+def parameter_ablation(doc, sigmas, variants, column, refined=()):
+    """The command line of a script that refits ``DDEDensity`` with ``variants``
+    (``{label: parameters}``) at ``sigmas[name]`` (``variant_rows``); with
+    ``refined`` labels, a ``--refine`` flag runs ``refined_rows`` for those instead."""
+
+    def run(name):
+        variant_rows(name, sigmas[name], parameter_variants(variants), column)
+
+    def refine(name):
+        refined_rows(name, sigmas[name], {label: variants[label] for label in refined}, column)
+
+    option = None
+    if refined:
+        option = ("--refine", f"refit {', '.join(map(repr, refined))} and re-estimate log Z by AIS "
+                  "with four times the chains", refine)
+    ablation_main(doc, sigmas, run, option)
+
+
 def ablation_main(doc, names, run, option=None):
     """The command line of an ablation script: data-set prefixes, ``--fashion-mnist``
     and, with ``option = (flag, help, other_run)``, a flag that runs ``other_run``

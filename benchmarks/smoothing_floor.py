@@ -71,7 +71,7 @@ def variant_rows(name, sigmas, variants, column, seeds=(0, 1)):
     """A table of ``dde_row`` at default settings (``max_iter="auto"``) per sigma,
     seed and variant: ``variants`` maps a label to ``(swap, params)``, a context
     manager factory that swaps a private hook into the fit (``nullcontext`` for
-    none) and DDEDensity parameters."""
+    none) and DDEDensity parameters (``max_iter`` among them)."""
     train, val = compare.train_and_validation(name)
     width = max(len(column), *map(len, variants))
     print(f"\n{name}: {len(train)} train / {len(val)} validation rows, default settings\n"
@@ -80,8 +80,8 @@ def variant_rows(name, sigmas, variants, column, seeds=(0, 1)):
         for seed in seeds:
             for label, (swap, params) in variants.items():
                 with swap():
-                    row, _ = dde_row(train, val, sigma, epochs=True, max_iter="auto",
-                                     random_state=seed, **params)
+                    row, _ = dde_row(train, val, sigma, epochs=True,
+                                     **{"max_iter": "auto", "random_state": seed, **params})
                 print(f"  {sigma:5.2f} {seed:4d} {label:{width}s} {row}", flush=True)
 
 

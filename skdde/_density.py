@@ -157,11 +157,14 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
     max_iter : int or "auto", default="auto"
         Maximum number of epochs (passes over the training split). ``"auto"`` is
         400 epochs, or fewer so that training takes at most about 20,000 optimizer
-        steps. 400 beat 100 and 200 on every data set of
-        ``benchmarks/defaults.py`` (all under 5000 rows). The step cap binds above
-        about 25,000 rows; on a 10-D mixture with 100,000 rows it gave 101 epochs
-        in 135 s on one thread, 0.037 nats from the exact smoothed likelihood
-        (``benchmarks/large_n.py``). Larger or harder data are not yet measured.
+        steps. The step cap binds above about 25,000 rows; on a 10-D mixture with
+        100,000 rows it gave 101 epochs in 135 s on one thread, 0.037 nats from
+        the exact smoothed likelihood (``benchmarks/large_n.py``). Worth
+        searching with ``sigma`` on small data: on breast_cancer (365 rows, 30-D)
+        at sigma 0.05, 100 epochs gave validation log-likelihoods of -7.5 for two
+        seeds against the default's -8.3 and -22.2; on digits and Fashion-MNIST,
+        800 epochs gained 0.35 to 0.44 nats and 100 lost 3 to 9
+        (``benchmarks/epochs.py``).
     batch_size : int or "auto", default="auto"
         Mini-batch size; ``"auto"`` is ``n_train // 32`` clipped to [32, 512]: at
         least 32 steps per epoch on small data (batch 128 beat 512 on every data

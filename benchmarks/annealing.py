@@ -18,8 +18,8 @@ never read). One torch thread.
 
 import warnings
 
-import epochs
 import smoothing_floor
+from optimizer import SIGMAS
 
 warnings.simplefilter("ignore")
 
@@ -27,7 +27,7 @@ VARIANTS = {f"annealing {f}": {"annealing_fraction": f} for f in (0.5, 0.8, 0.95
 
 
 def main():
-    smoothing_floor.parameter_ablation(__doc__, epochs.SIGMAS, VARIANTS, "annealing")
+    smoothing_floor.parameter_ablation(__doc__, SIGMAS, VARIANTS, "annealing")
 
 
 if __name__ == "__main__":

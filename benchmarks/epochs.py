@@ -20,15 +20,10 @@ never read). One torch thread.
 import warnings
 
 import smoothing_floor
+from optimizer import SIGMAS  # one sigma per data set, as for the optimizer
 
 warnings.simplefilter("ignore")
 
-SIGMAS = {  # the sigmas of the other ablations, one per data set
-    "wine (13-D)": (0.3,),
-    "breast_cancer (30-D)": (0.05,),
-    "digits (64-D)": (0.4,),
-    "fashion_mnist_pca (32-D)": (0.2,),
-}
 VARIANTS = {f"max_iter={m}": {"max_iter": m} for m in (100, 200, "auto", 800)}
 
 

@@ -67,11 +67,18 @@ def dde_row(train, val, sigma, epochs=False, **kw):
     return text, model
 
 
+def variant_row(train, val, sigma, seed, params):
+    """``dde_row`` with its epochs, at default settings but for ``params`` (which may
+    set ``max_iter``)."""
+    return dde_row(train, val, sigma, epochs=True,
+                   **{"max_iter": "auto", "random_state": seed, **params})
+
+
 def variant_rows(name, sigmas, variants, column, seeds=(0, 1)):
     """A table of ``dde_row`` at default settings (``max_iter="auto"``) per sigma,
     seed and variant: ``variants`` maps a label to ``(swap, params)``, a context
     manager factory that swaps a private hook into the fit (``nullcontext`` for
-    none) and DDEDensity parameters (``max_iter`` among them)."""
+    none) and DDEDensity parameters for ``variant_row``."""
     train, val = compare.train_and_validation(name)
     width = max(len(column), *map(len, variants))
     print(f"\n{name}: {len(train)} train / {len(val)} validation rows, default settings\n"
@@ -80,8 +87,7 @@ def variant_rows(name, sigmas, variants, column, seeds=(0, 1)):
         for seed in seeds:
             for label, (swap, params) in variants.items():
                 with swap():
-                    row, _ = dde_row(train, val, sigma, epochs=True,
-                                     **{"max_iter": "auto", "random_state": seed, **params})
+                    row, _ = variant_row(train, val, sigma, seed, params)
                 print(f"  {sigma:5.2f} {seed:4d} {label:{width}s} {row}", flush=True)
 
 
@@ -96,8 +102,7 @@ def refined_rows(name, sigmas, variants, column, n_samples=4 * 65536, seeds=(0, 
     for sigma in sigmas:
         for seed in seeds:
             for label, params in variants.items():
-                row, model = dde_row(train, val, sigma, epochs=True, max_iter="auto",
-                                     random_state=seed, **params)
+                row, model = variant_row(train, val, sigma, seed, params)
                 est = model.estimate_log_normalizer(
                     "ais", n_samples=n_samples, random_state=seed + 10, update=True)
                 ok = "ok" if est.reliable else "--"

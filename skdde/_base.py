@@ -30,11 +30,14 @@ def make_generator(rng, device):
 def build_module(factory, seed, device):
     """Call ``factory()`` with torch's RNG seeded, leaving the global RNG untouched.
 
-    ``nn.Module`` constructors initialise weights from the global RNG; forking it
-    makes construction reproducible without consuming the caller's random stream.
+    ``nn.Module`` constructors initialise weights from the global CPU RNG; forking
+    it makes construction reproducible without consuming the caller's random
+    stream. Only the CPU generator is seeded (the module is built on the CPU):
+    ``torch.manual_seed`` would also reseed every CUDA generator, which
+    ``fork_rng(devices=[])`` does not restore.
     """
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.default_generator.manual_seed(seed)
         module = factory()
     return module.to(device)
 

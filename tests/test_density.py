@@ -134,6 +134,15 @@ def test_same_seed_same_fit_and_global_rng_untouched(moons):
     assert not np.array_equal(a.score_samples(moons), c.score_samples(moons))
 
 
+def test_fit_leaves_cuda_generators_alone(moons, monkeypatch):
+    # torch.manual_seed would reseed every CUDA generator, which fork_rng(devices=[])
+    # does not restore; on a CPU-only machine the call still shows
+    calls = []
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", lambda seed: calls.append(seed))
+    _quiet_fit(DDEDensity(sigma=0.2, random_state=7, **SMALL), moons)
+    assert calls == []
+
+
 def test_unit_sample_weight_equals_none(moons):
     a = _quiet_fit(DDEDensity(sigma=0.2, random_state=0, **SMALL), moons)
     b = _quiet_fit(DDEDensity(sigma=0.2, random_state=0, **SMALL), moons,

@@ -298,7 +298,7 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
     n_steps_ : int
         Optimizer steps run.
     loss_curve_ : list of float
-        Mean training loss of each epoch.
+        Mean training loss of each epoch (weighted by ``sample_weight``).
     best_loss_ : float
         Lowest training loss of an epoch.
     validation_scores_ : list of float or None
@@ -492,6 +492,7 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
             Not used, present for API consistency by convention.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights of the samples in the loss and the data moments.
+            A zero weight drops the sample, from the validation split too.
 
         Returns
         -------
@@ -507,11 +508,25 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         device = self.device_ if warm else resolve_device(self.device)
         train_idx, val_idx = self._split(n_samples, rng)
+        # zero-weighted rows are dropped rows: also out of the batches and their count
+        train_idx = train_idx[sample_weight[train_idx] > 0]
+        val_idx = val_idx[sample_weight[val_idx] > 0]
         # a memmap, or data too large to copy, is read one mini-batch at a time
         stream = is_memory_mapped(X) or 4 * len(train_idx) * n_features > STREAM_BYTES
         w_train = sample_weight[train_idx]
         if w_train.sum() <= 0:
             raise ValueError("sample_weight of the training samples sums to zero.")
+        if len(train_idx) < 2:
+            raise ValueError(
+                "Only one training sample has a positive sample_weight: DDEDensity "
+                "needs at least 2."
+            )
+        if self._held_out and not len(val_idx):
+            raise ValueError(
+                "sample_weight of the validation samples sums to zero: "
+                "nothing to judge early stopping or sigma='auto' by. Drop the "
+                "zero-weighted rows or raise validation_fraction."
+            )
         if not warm:
             self._set_noise_map(Rows(X, train_idx), w_train)
         elif (self._noise_map is None) != (self.noise_covariance == "isotropic"):
@@ -730,9 +745,13 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
             max_iter = min(AUTO_EPOCHS, max(10, MAX_AUTO_STEPS // steps_per_epoch))
         return batch_size, max_iter
 
+    @property
+    def _held_out(self):
+        return self.early_stopping or self.sigma == "auto"
+
     def _split(self, n_samples, rng):
         n_val = int(math.ceil(self.validation_fraction * n_samples))
-        held_out = self.early_stopping or self.sigma == "auto"
+        held_out = self._held_out
         n_val = n_val if held_out else 0
         if n_samples - n_val < 2 or (held_out and n_val < 1):
             raise ValueError(
@@ -746,7 +765,8 @@ class DDEDensity(TorchStateMixin, DensityMixin, BaseEstimator):
     def _resolve_sigma(self, X, weight):
         if not isinstance(self.sigma, str):
             return float(self.sigma)
-        n_samples, n_features = X.shape
+        # zero-weighted rows are dropped rows: they do not count towards n
+        n_samples, n_features = np.count_nonzero(weight), X.shape[1]
         scale = _data_scale(X, weight)
         if not scale > 0:
             raise ValueError(

@@ -1,5 +1,6 @@
-"""The DDE paper's two objectives: the denoising density estimation loss (Eq. 5)
-and the generator's reverse-KL step (Algorithm 1).
+"""The DDE paper's two objectives, the denoising density estimation loss (Eq. 5)
+and the generator's reverse-KL step (Algorithm 1), and dual score matching of an
+energy over noise levels.
 
 Written in its dimensionless form: with ``eta = sigma * eps``, ``eps ~ N(0, I)``::
 
@@ -13,13 +14,18 @@ For every ``s``, ``L = (sigma^2 / d) * F(p~, s) + C`` with ``F`` the Fisher dive
 value of ``L`` ranks models by their distance to the population's ``p~``.
 """
 
+import torch
+
 from ._nets import input_gradient
 
 
 def _mean(values, weight):
+    """Weighted mean; zero (with a zero gradient) where every weight is zero, so a
+    mini-batch of zero-weighted rows contributes nothing instead of a NaN."""
     if weight is None:
         return values.mean()
-    return (weight * values).sum() / weight.sum()
+    total = weight.sum()
+    return (weight * values).sum() / torch.where(total > 0, total, torch.ones_like(total))
 
 
 def denoising_loss(energy, x, eps, sigma, weight=None, create_graph=True, return_energy=False):
@@ -36,7 +42,8 @@ def denoising_loss(energy, x, eps, sigma, weight=None, create_graph=True, return
     sigma : float
         Noise standard deviation, in the units of ``x``.
     weight : Tensor of shape (n,), default=None
-        Sample weights; ``None`` weighs points equally.
+        Sample weights; ``None`` weighs points equally. Weights that sum to zero
+        give a loss of zero (and no gradient).
     create_graph : bool, default=True
         Keep the graph of the input gradient, to backpropagate into the weights.
     return_energy : bool, default=False
@@ -60,8 +67,12 @@ def likelihood_loss(energy_values, log_z, weight=None):
     On noisy points ``x + sigma * eps`` (samples of ``p~``) its minimizer is ``p~``,
     as Eq. 5's is. Unlike Eq. 5 it sees how mass is shared between modes that are
     far apart relative to sigma. ``log_z`` must carry the gradient of log Z.
+    With ``weight`` summing to zero the term is zero, ``log_z`` included.
     """
-    return log_z - _mean(energy_values.to(log_z.dtype), weight)
+    nll = log_z - _mean(energy_values.to(log_z.dtype), weight)
+    if weight is None:
+        return nll
+    return torch.where(weight.sum() > 0, nll, torch.zeros_like(nll))  # no rows, no term
 
 
 def generator_loss(model, target, x, eps, sigma):
@@ -75,3 +86,46 @@ def generator_loss(model, target, x, eps, sigma):
     """
     y = x + sigma * eps
     return (model(y) - target(y)).mean()
+
+
+def dual_score_loss(energy, x, eps, t, weight=None, time_weight=1.0, create_graph=True):
+    """Dual score matching of a multi-level energy ``f(x, t)``: weighted mean over rows
+    of the denoising loss in ``x`` plus ``time_weight`` times the one in ``t``.
+
+    With ``x_t = x + sqrt(t) * eps``, each row's loss is::
+
+        || sqrt(t) * grad_x f(x_t, t) + eps ||^2 / d
+          + time_weight * (t * df/dt(x_t, t) - (||eps||^2 - d) / 2)^2 / d
+
+    The second target is ``t`` times ``d/dt log N(x_t; x, t I)``, whose mean given
+    ``x_t`` is ``t d/dt log p_t(x_t)``: so both terms are minimized by
+    ``f = log p_t + const`` and the constant is the same at every level (Guth,
+    Kadkhodaie and Simoncelli, 2025). Both are dimensionless, as
+    :func:`denoising_loss` is.
+
+    Parameters
+    ----------
+    energy : object
+        Has ``value_and_grads(x, t, create_graph) -> (f, grad_x f, df/dt)``.
+    x : Tensor of shape (n, d)
+        Clean points.
+    eps : Tensor of shape (n, d)
+        Standard-normal noise.
+    t : Tensor of shape (n,)
+        Each row's noise level (a variance, in the units of ``x`` squared).
+    weight : Tensor of shape (n,), default=None
+        Sample weights; ``None`` weighs rows equally.
+    time_weight : float, default=1.0
+    create_graph : bool, default=True
+        Keep the graph of both derivatives, to backpropagate into the weights.
+
+    Returns
+    -------
+    loss : Tensor of shape ()
+    """
+    d = x.shape[1]
+    root = torch.sqrt(t)[:, None]
+    _, grad_x, grad_t = energy.value_and_grads(x + root * eps, t, create_graph=create_graph)
+    in_x = (root * grad_x + eps).square().mean(-1)
+    in_t = (t * grad_t - 0.5 * (eps.square().sum(-1) - d)).square() / d
+    return _mean(in_x + time_weight * in_t, weight)

@@ -64,23 +64,30 @@ class ResidualMLP(nn.Module):
     and some at the data's scale. PyTorch's default initialization makes features
     almost linear on whitened data and training stalls for thousands of steps.
     Hidden layers start uniform in ``+-2 / sqrt(fan_in)``. The output layer starts
-    at zero, so a fresh energy is exactly its Gaussian base.
+    at zero, so a fresh energy is exactly its Gaussian base. ``n_context`` more
+    inputs (a noise level's features) follow the point's ``n_features``; their
+    first-layer weights start uniform in ``+-1 / sqrt(n_context)``.
     """
 
-    def __init__(self, n_features, hidden_layer_sizes, activation="softplus", resolution=1.0):
+    def __init__(
+        self, n_features, hidden_layer_sizes, activation="softplus", resolution=1.0, n_context=0
+    ):
         super().__init__()
-        widths = (n_features, *hidden_layer_sizes)
+        widths = (n_features + n_context, *hidden_layer_sizes)
         self.layers, self.residual = _stack(widths)
         self.act = ACTIVATIONS[activation]()
         self.slope = SLOPES[activation]
         self.out = nn.Linear(widths[-1], 1)
         with torch.no_grad():
             first = self.layers[0]
-            direction = nn.functional.normalize(torch.randn_like(first.weight), dim=1)
+            direction = nn.functional.normalize(torch.randn(first.out_features, n_features), dim=1)
             log_gain = torch.rand(first.out_features) * math.log(1 / min(resolution, 1.0))
             gain = torch.exp(log_gain)
-            first.weight.copy_(direction * gain[:, None])
+            first.weight[:, :n_features] = direction * gain[:, None]
             first.bias.copy_((4 * torch.rand(first.out_features) - 2) * gain)
+            if n_context:
+                bound = 1 / math.sqrt(n_context)
+                first.weight[:, n_features:].uniform_(-bound, bound)
             for layer in self.layers[1:]:
                 bound = 2 / math.sqrt(layer.in_features)
                 layer.weight.uniform_(-bound, bound)

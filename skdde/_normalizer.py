@@ -215,3 +215,47 @@ def batch_log_normalizer(log_target, proposal, n_samples, generator):
     total = torch.logsumexp(log_w, 0)
     ess = torch.exp(2 * total - torch.logsumexp(2 * log_w, 0)).detach()
     return total - math.log(n_samples), ess
+
+
+def ladder_importance_sampling(
+    log_targets,
+    proposal,
+    n_chains,
+    n_batches,
+    generator,
+    n_steps=1,
+    step_size=0.5,
+    target_accept=0.574,
+):
+    """AIS down a ladder of energies, e.g. a multi-level energy from its exact top level.
+
+    Chains start from ``proposal`` and pass through ``log_targets[0], ...,
+    log_targets[-1]``, ``n_steps`` MALA steps on each; each chain's log weight is
+    ``sum_k log_targets[k](z) - log_targets[k - 1](z)`` at its state on arrival at
+    level ``k`` (with ``proposal.log_prob`` before the first), so ``E[w]`` is the
+    ratio of the last energy's normalizer to the proposal's, which is one (Neal,
+    2001). For a :class:`~skdde._levels.LevelEnergy` the intermediate targets are
+    its own levels, each a learned smoothed density close to the next, and the
+    proposal is its exact top level. The shared step size follows the
+    population's acceptance rate, as in :func:`annealed_importance_sampling`.
+    """
+    z = proposal.sample(n_chains - n_chains % n_batches, generator)
+    previous = proposal.log_prob(z)
+    log_w = torch.zeros(z.shape[0], dtype=torch.float64, device=z.device)
+    h = float(step_size)
+    for k, log_target in enumerate(log_targets):
+
+        def target(x, log_target=log_target):
+            value, grad = input_gradient(log_target, x)
+            return value.detach().double(), grad.detach()
+
+        state = (z, *target(z))
+        log_w += state[1] - previous
+        if k == len(log_targets) - 1:
+            break
+        for _ in range(n_steps):
+            state, accept = mala_step(target, state, h, generator)
+            h *= math.exp(accept.double().mean().item() - target_accept)
+        z = state[0]
+        previous = evaluate(log_target, z)
+    return summarize(log_w.view(n_batches, -1), "ladder")

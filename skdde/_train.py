@@ -47,6 +47,7 @@ class TrainResult:
     sigma_path: list = field(default_factory=list)
     sigma_path_scores: list = field(default_factory=list)
     sigma_path_learning_rates: list = field(default_factory=list)
+    n_restarts: int = 0
 
 
 def sigma_schedule(sigma, sigma_start, n_epochs, annealing_fraction):
@@ -94,7 +95,7 @@ def validation_loss(energy, x, eps, sigma, weight, chunk_size=4096):
     for xc, ec, wc in zip(x.split(chunk_size), eps.split(chunk_size), weight.split(chunk_size)):
         loss = denoising_loss(energy, xc, ec, sigma, wc, create_graph=False)
         total += loss.detach() * wc.sum()
-    return (total / weight.sum()).item()
+    return (total / weight.sum()).item()  # train refuses a zero-weight validation split
 
 
 class _Patience:
@@ -208,7 +209,16 @@ def train(
     """
     result = TrainResult() if result is None else result
     result.converged = result.interrupted = False
-    n, device = x.shape[0], x.device
+    device = x.device
+    uniform = bool((weight == weight[0]).all())  # a plain mean then
+    # zero-weighted rows are dropped rows: never drawn into a batch, so no batch
+    # weighs zero and each batch's mean is over rows that count
+    rows = None if uniform else torch.nonzero(weight > 0).squeeze(1)
+    n = x.shape[0] if rows is None else len(rows)
+    if not bool(weight.sum() > 0):
+        raise ValueError("The training weights sum to zero: there is nothing to fit.")
+    if early_stopping and not bool(weight_val.sum() > 0):
+        raise ValueError("The validation weights sum to zero: nothing to judge early stopping by.")
     steps_per_epoch = math.ceil(n / batch_size)
     total_steps = steps_per_epoch * len(sigmas)
     eps_val = None
@@ -222,7 +232,6 @@ def train(
     optimizer = adam(module.parameters(), learning_rate_init, weight_decay)
     average = None if ema_decay is None else Average(module, ema_decay)
     loss_fn = Compiled(denoising_loss) if compile else denoising_loss
-    uniform = bool((weight == weight[0]).all())  # a plain mean then
     bar = _progress(len(sigmas), verbose)
     epoch = step = 0
     try:
@@ -241,6 +250,7 @@ def train(
             # compiled: a tensor, so that every noise level shares one graph
             noise = torch.tensor(sigma, device=device) if compile else sigma
             perm = torch.randperm(n, generator=generator, device=device)
+            perm = perm if rows is None else rows[perm]
             watch, epoch_start_step = _FiniteWatch(device), step
             for idx in perm.split(batch_size):
                 factor = learning_rate_factor(learning_rate, step / total_steps)
@@ -270,12 +280,18 @@ def train(
                 if average is not None:
                     average.update()
                 losses.append(loss.detach())
-                sizes.append(len(idx))
+                sizes.append(len(idx) if wb is None else wb.sum())  # the batch's share
                 step += 1
             diverged = watch.failed()
             if not diverged:
                 curve = torch.stack(losses).double().cpu()
-                epoch_loss = float(curve @ torch.tensor(sizes, dtype=torch.float64)) / n
+                # the weighted mean over the epoch's rows, as the loss is per batch
+                shares = (
+                    torch.tensor(sizes, dtype=torch.float64)
+                    if uniform
+                    else torch.stack(sizes).double().cpu()
+                )
+                epoch_loss = float(curve @ shares / shares.sum())
                 limit = DIVERGENCE_FACTOR * max(1.0, float(curve[0]))
                 diverged = not (epoch_loss <= limit and _finite(module))
             if diverged:
@@ -295,6 +311,7 @@ def train(
                         f"Lower learning_rate_init (now {learning_rate_init}) or rescale X."
                     )
                 lr_scale *= 0.5
+                result.n_restarts += 1
                 optimizer = adam(module.parameters(), learning_rate_init, weight_decay)
                 step = epoch_start_step
                 continue

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from skdde._loss import denoising_loss, generator_loss
+from skdde._loss import denoising_loss, generator_loss, likelihood_loss
 
 
 def _gaussian_energy(var):
@@ -99,3 +99,20 @@ def test_generator_loss_gradient_is_the_reverse_kl_gradient():
     (grad,) = torch.autograd.grad(loss, m)
     assert float(grad) == pytest.approx(m.item() / v, rel=0.02)
     assert float(generator_loss(target, target, z + m, eps, sigma).detach()) == 0.0
+
+
+def test_a_batch_of_zero_weights_contributes_nothing():
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(4, 2, generator=g)
+    eps = torch.randn(x.shape, generator=g)
+    scale = torch.ones((), requires_grad=True)
+
+    def energy(y):
+        return -0.5 * scale * y.square().sum(-1)
+
+    log_z = 2 * scale.double()  # carries a gradient, as a batch's log Z does
+    w = torch.zeros(4)
+    loss = denoising_loss(energy, x, eps, 0.3, w) + likelihood_loss(energy(x + eps), log_z, w)
+    assert loss.item() == 0.0
+    (grad,) = torch.autograd.grad(loss, scale)
+    assert grad.item() == 0.0

@@ -9,6 +9,7 @@ from skdde._normalizer import (
     annealed_importance_sampling,
     batch_log_normalizer,
     importance_sampling,
+    ladder_importance_sampling,
     pareto_khat,
 )
 from skdde._proposals import Gaussian, Mixture
@@ -168,3 +169,24 @@ def test_proposal_gradients_in_closed_form_equal_autograd():
         torch.testing.assert_close(value, proposal.log_prob(z))
         torch.testing.assert_close(grad, expected)
         assert grad.dtype == z.dtype
+
+
+def test_ladder_ais_recovers_a_constant_hidden_at_the_bottom_of_the_ladder():
+    # smoothed Gaussians N(0, (v + t) I) in 3-D from t = 4 down to 0.01; the bottom
+    # energy is off by a constant of 1.5 nats, which is what log Z must find
+    v, d = 0.3, 3
+    levels = [4.0 * (0.01 / 4.0) ** (k / 63) for k in range(64)]
+
+    def at(t, shift=0.0):
+        def energy(z):
+            var = v + t
+            return -0.5 * z.square().sum(-1) / var - 0.5 * d * math.log(2 * math.pi * var) + shift
+
+        return energy
+
+    targets = [at(t) for t in levels[:-1]] + [at(levels[-1], 1.5)]
+    top = Gaussian(d, scale_tril=math.sqrt(v + levels[0]) * torch.eye(d))
+    g = torch.Generator().manual_seed(0)
+    est = ladder_importance_sampling(targets, top, 2048, 8, g)
+    assert est.method == "ladder" and est.reliable
+    assert abs(est.log_z - 1.5) < 3 * est.stderr + 0.02

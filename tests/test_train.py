@@ -136,6 +136,90 @@ def test_likelihood_term_is_skipped_when_its_importance_batch_is_degenerate():
     assert all(torch.isfinite(p).all() for p in module.parameters())
 
 
+def _small_with_log_z():
+    """A fresh ``_Small`` and a differentiable log Z of it, for the likelihood term."""
+    torch.manual_seed(0)
+    module = _Small()
+
+    def log_normalizer(generator, sigma):
+        z = torch.randn(64, 2, generator=generator)
+        return torch.logsumexp(module(z).double(), 0) - math.log(64), torch.tensor(64.0)
+
+    return module, log_normalizer
+
+
+def test_zero_weighted_rows_train_as_dropped_rows():
+    # 33 rows that count at batch size 16 end each epoch on a one-row batch; with
+    # the zero-weighted rows drawn into batches, one could weigh zero (0/0 = NaN)
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(40, 2, generator=g)
+    w = torch.ones(40)
+    w[torch.randperm(40, generator=g)[:7]] = 0
+    results, modules = [], []
+    for xs, ws in ((x, w), (x[w > 0], torch.ones(33))):
+        module, log_normalizer = _small_with_log_z()
+        res = train(module, xs, ws, x[:0], w[:0], sigmas=[0.5] * 4, batch_size=16,
+                    learning_rate_init=1e-2, learning_rate="constant", early_stopping=False,
+                    n_iter_no_change=10, tol=0.0, generator=torch.Generator().manual_seed(0),
+                    log_normalizer=log_normalizer, likelihood_weight=1.0)
+        results.append(res)
+        modules.append(module)
+    weighted, dropped = results
+    assert weighted.n_restarts == dropped.n_restarts == 0
+    assert weighted.n_iter == dropped.n_iter == 4
+    torch.testing.assert_close(torch.tensor(weighted.loss_curve), torch.tensor(dropped.loss_curve))
+    for a, b in zip(*(m.parameters() for m in modules)):
+        torch.testing.assert_close(a, b)
+
+
+def test_epoch_loss_is_the_weighted_mean_of_the_rows(monkeypatch):
+    # each batch's loss is its rows' weighted mean: the epoch's weighs it by the
+    # batch's weight, not its row count, and zero-weighted rows are never drawn
+    seen, real_loss = [], _train.denoising_loss
+
+    def recording_loss(energy, x, eps, sigma, weight=None, **kw):
+        loss = real_loss(energy, x, eps, sigma, weight, **kw)
+        seen.append((float(loss.detach()), weight))
+        return loss
+
+    monkeypatch.setattr(_train, "denoising_loss", recording_loss)
+    g = torch.Generator().manual_seed(0)
+    x, w = torch.randn(50, 2, generator=g), torch.rand(50, generator=g)
+    w[:10] = 0
+    torch.manual_seed(0)
+    res = train(_Small(), x, w, x[:0], w[:0], sigmas=[0.5], batch_size=16,
+                learning_rate_init=1e-2, learning_rate="constant", early_stopping=False,
+                n_iter_no_change=10, tol=0.0, generator=g)
+    weights = torch.cat([wb for _, wb in seen])
+    assert len(seen) == 3 and len(weights) == 40 and bool((weights > 0).all())
+    expected = sum(loss * float(wb.sum()) for loss, wb in seen) / float(weights.sum())
+    assert res.loss_curve[0] == pytest.approx(expected, rel=1e-6)
+
+
+def test_validation_loss_skips_chunks_of_zero_weight():
+    torch.manual_seed(0)
+    module = _Small()
+    g = torch.Generator().manual_seed(0)
+    x, eps = torch.randn(30, 2, generator=g), torch.randn(30, 2, generator=g)
+    w = torch.ones(30)
+    w[10:20] = 0  # the second chunk weighs zero
+    kept = w > 0
+    value = _train.validation_loss(module, x, eps, 0.5, w, chunk_size=10)
+    expected = _train.validation_loss(module, x[kept], eps[kept], 0.5, w[kept], chunk_size=10)
+    assert value == pytest.approx(expected, rel=1e-6)
+
+
+def test_weights_summing_to_zero_are_clear_errors():
+    with pytest.raises(ValueError, match="training weights sum to zero"):
+        train(_Small(), torch.randn(8, 2), torch.zeros(8), torch.randn(4, 2), torch.ones(4),
+              sigmas=[0.5], batch_size=4, learning_rate_init=1e-2, learning_rate="constant",
+              early_stopping=False, n_iter_no_change=5, tol=0.0, generator=torch.Generator())
+    with pytest.raises(ValueError, match="validation weights sum to zero"):
+        train(_Small(), torch.randn(8, 2), torch.ones(8), torch.randn(4, 2), torch.zeros(4),
+              sigmas=[0.5], batch_size=4, learning_rate_init=1e-2, learning_rate="constant",
+              early_stopping=True, n_iter_no_change=5, tol=0.0, generator=torch.Generator())
+
+
 def test_sigma_search_scores_each_stage_and_restores_the_best():
     # a scripted validation score peaking at the third stage: that stage is kept,
     # and the search stops n_stages_no_change stages later

@@ -1,0 +1,168 @@
+"""The energy over noise levels: one network for ``log p_t`` at every ``t = sigma^2``.
+
+On centred input ``x``, with ``C = V diag(lambda) V^T`` the data's covariance::
+
+    f(x, t) = log N(x; 0, C + t I) + c(t) * h(W_t x, tau(t)),   W_t = (C + t I)^(-1/2)
+
+``c(t) = 1 - t / t_max`` vanishes at the top level, so ``f(., t_max)`` is exactly the
+normalized moment-matched Gaussian of ``p_(t_max)``. ``h`` is an MLP with Lipschitz
+activations, so it grows at most linearly in ``u = W_t x`` and ``exp(f(., t))`` is
+integrable at every level for every weight value. ``tau`` are Fourier features of
+``log t`` on the trained range. Nothing in the form normalizes the lower levels:
+training does, by matching both ``grad_x f`` and ``df/dt`` to those of
+``log p_t`` (:func:`skdde._loss.dual_score_loss`), which fixes ``f = log p_t`` up to one
+constant for all ``t``, and the exact top level makes that constant zero.
+"""
+
+import math
+
+import torch
+from torch import nn
+
+from ._loss import dual_score_loss
+from ._nets import input_gradient
+
+#: Sine and cosine pairs of ``log t`` fed to the network (plus ``log t`` itself).
+N_FREQUENCIES = 4
+
+
+def level_features(t, t_min, t_max, n_frequencies=N_FREQUENCIES):
+    """``(n, 1 + 2 * n_frequencies)`` features of levels ``t``: the position ``s`` of
+    ``log t`` in ``[log t_min, log t_max]`` (0 to 1) and ``sin, cos(pi k s)``."""
+    s = torch.log(t / t_min) / math.log(t_max / t_min)
+    k = math.pi * torch.arange(1, n_frequencies + 1, dtype=t.dtype, device=t.device)
+    angles = s[:, None] * k
+    return torch.cat([s[:, None], torch.sin(angles), torch.cos(angles)], -1)
+
+
+class LevelEnergy(nn.Module):
+    """``f(x, t)`` on centred ``x`` (see the module docstring).
+
+    Parameters
+    ----------
+    net : nn.Module
+        Maps ``(n, d + 1 + 2 * N_FREQUENCIES)`` inputs, the whitened point then the
+        level's features, to ``(n,)`` or ``(n, 1)`` values ``h``; zero at
+        initialization, so a fresh energy is the Gaussian at every level.
+    eigenvalues, eigenvectors : Tensor of shape (d,) and (d, d)
+        ``lambda`` and ``V`` of the data's covariance.
+    t_min, t_max : float
+        The range of levels ``tau`` is scaled to; ``t_max`` is the exact top.
+    unwhitening : Tensor of shape (d, d)
+        ``U`` of the whitened coordinates ``x = U z`` that the normalizers and
+        samplers work in (:meth:`whitened`).
+
+    Calling the module evaluates it at its current :attr:`level` (set by
+    :meth:`set_level`): at a fixed level it is an energy like any other.
+    """
+
+    def __init__(self, net, eigenvalues, eigenvectors, t_min, t_max, unwhitening):
+        super().__init__()
+        if not 0 < t_min < t_max:
+            raise ValueError(f"need 0 < t_min < t_max, got {t_min} and {t_max}.")
+        self.net = net
+        self.t_min, self.t_max = float(t_min), float(t_max)
+        self.register_buffer("eigenvalues", eigenvalues)
+        self.register_buffer("eigenvectors", eigenvectors)
+        self.register_buffer("unwhitening", unwhitening)
+        self.register_buffer("level", torch.tensor(self.t_min, dtype=eigenvalues.dtype))
+
+    def set_level(self, t):
+        self.level.fill_(float(t))
+
+    def set_unwhitening(self, unwhitening):
+        self.unwhitening.copy_(torch.as_tensor(unwhitening, dtype=self.unwhitening.dtype))
+
+    def gaussian(self, x, t):
+        """``log N(x; 0, C + t I)`` and the whitened point ``W_t x``."""
+        r = x @ self.eigenvectors
+        var = self.eigenvalues + t[:, None]
+        log_n = -0.5 * ((r * r / var).sum(-1) + torch.log(var).sum(-1))
+        log_n = log_n - 0.5 * x.shape[1] * math.log(2 * math.pi)
+        return log_n, (r * torch.rsqrt(var)) @ self.eigenvectors.T
+
+    def forward(self, x, t=None):
+        t = self.level if t is None else torch.as_tensor(t, dtype=x.dtype, device=x.device)
+        t = t.expand(x.shape[0])
+        log_n, u = self.gaussian(x, t)
+        tau = level_features(t, self.t_min, self.t_max)
+        h = self.net(torch.cat([u, tau], -1)).reshape(x.shape[0])
+        return log_n + (1 - t / self.t_max) * h
+
+    def value_and_grads(self, x, t, create_graph=False):
+        """``(f, grad_x f, df/dt)`` at points ``x`` and levels ``t`` (shape ``(n,)``);
+        with ``create_graph`` all three are differentiable in the weights."""
+        with torch.enable_grad():
+            x = x.detach().requires_grad_(True)
+            t = t.detach().requires_grad_(True)
+            f = self(x, t)
+            grad_x, grad_t = torch.autograd.grad(f.sum(), (x, t), create_graph=create_graph)
+        return f, grad_x, grad_t
+
+    def at(self, t):
+        """The energy at level ``t`` as a function of centred points."""
+        return _AtLevel(self, t)
+
+    def whitened_at(self, t=None):
+        """The energy at level ``t`` (default: the current one) as a function of the
+        whitened point ``z``, ``x = U z``: what the normalizers and samplers take."""
+        return _AtLevel(self, t, self.unwhitening)
+
+    @property
+    def whitened(self):
+        return self.whitened_at()
+
+
+class _AtLevel:
+    """:meth:`LevelEnergy.at` and :meth:`LevelEnergy.whitened_at`: ``f(U z, t)``."""
+
+    def __init__(self, energy, t, unwhitening=None):
+        self.energy, self.t, self.unwhitening = energy, t, unwhitening
+
+    def __call__(self, z):
+        x = z if self.unwhitening is None else z @ self.unwhitening.T
+        return self.energy(x, self.t)
+
+    def value_and_grad(self, z):
+        f, grad = input_gradient(self.__call__, z, create_graph=torch.is_grad_enabled())
+        return f, grad
+
+
+def level_ladder(t_min, t_max, n_levels):
+    """``n_levels`` levels from ``t_max`` down to ``t_min``, evenly spaced in ``log t``."""
+    if n_levels < 2:
+        raise ValueError(f"a ladder needs at least 2 levels, got {n_levels}.")
+    step = math.log(t_max / t_min) / (n_levels - 1)
+    return [t_max * math.exp(-k * step) for k in range(n_levels - 1)] + [t_min]
+
+
+def sample_levels(n, t_low, t_max, floor_share, generator, device):
+    """Training levels: ``log t`` uniform on ``[log t_low, log t_max]``, and a
+    ``floor_share`` of the rows at ``t_low`` itself (the level that is scored)."""
+    r = torch.rand(n, generator=generator, device=device)
+    t = t_low * torch.exp(r * math.log(t_max / t_low))
+    at_floor = torch.rand(n, generator=generator, device=device) < floor_share
+    return torch.where(at_floor, torch.full_like(t, t_low), t)
+
+
+class DualScoreObjective:
+    """The trainer's loss for a :class:`LevelEnergy`: :func:`dual_score_loss` at
+    levels drawn by :func:`sample_levels` from ``generator``.
+
+    Called as the trainer calls :func:`skdde._loss.denoising_loss`; its ``sigma``
+    argument is ignored (the levels are drawn per row). ``t_low`` may be raised
+    during a fit to focus training above it.
+    """
+
+    def __init__(self, t_low, t_max, floor_share, generator, time_weight=1.0):
+        self.t_low, self.t_max, self.floor_share = t_low, t_max, floor_share
+        self.generator, self.time_weight = generator, time_weight
+
+    def __call__(self, energy, x, eps, sigma, weight=None, create_graph=True, return_energy=False):
+        t = sample_levels(
+            x.shape[0], self.t_low, self.t_max, self.floor_share, self.generator, x.device
+        )
+        loss = dual_score_loss(energy, x, eps, t, weight, self.time_weight, create_graph)
+        if return_energy:
+            raise ValueError("the likelihood term does not apply to a multi-level energy.")
+        return loss

@@ -124,8 +124,7 @@ class _AtLevel:
         return self.energy(x, self.t)
 
     def value_and_grad(self, z):
-        f, grad = input_gradient(self.__call__, z, create_graph=torch.is_grad_enabled())
-        return f, grad
+        return input_gradient(self.__call__, z, create_graph=torch.is_grad_enabled())
 
 
 def level_ladder(t_min, t_max, n_levels):
@@ -159,10 +158,9 @@ class DualScoreObjective:
         self.generator, self.time_weight = generator, time_weight
 
     def __call__(self, energy, x, eps, sigma, weight=None, create_graph=True, return_energy=False):
+        if return_energy:
+            raise ValueError("the likelihood term does not apply to a multi-level energy.")
         t = sample_levels(
             x.shape[0], self.t_low, self.t_max, self.floor_share, self.generator, x.device
         )
-        loss = dual_score_loss(energy, x, eps, t, weight, self.time_weight, create_graph)
-        if return_energy:
-            raise ValueError("the likelihood term does not apply to a multi-level energy.")
-        return loss
+        return dual_score_loss(energy, x, eps, t, weight, self.time_weight, create_graph)

@@ -4,6 +4,10 @@ Mini-batches of a tensor held on the device (or of anything indexed like one, e.
 rows streamed from a memmap), Adam, a learning-rate schedule, optional
 sigma annealing, early stopping on a held-out denoising loss with fixed noise, and
 recovery from divergence. All randomness comes from the ``generator`` passed in.
+
+Past 400 lines because ``train`` is one loop whose epoch, divergence, early-stopping
+and sigma-search bookkeeping share state; splitting it is issue 28's (thin
+estimators over a small core), with the multi-level objective joining it.
 """
 
 import copy

@@ -33,6 +33,8 @@ fit seconds including all choices, and scoring rows/s.
   in many dimensions.
 - ``DDE sigma='auto'``: one ``DDEDensity(sigma="auto")`` fit, ``max_iter`` from the
   whole budget and the same calibration (with the search's annealing).
+- ``DDE levels, 'auto'``: the same with ``levels="all"``: one network for every
+  noise level, sigma chosen among its levels on the fit's own validation split.
 - ``zuko MAF`` / ``zuko NSF``: 5 transforms of (128, 128) hidden units, Adam (1e-3),
   batches of 256, the validation log-likelihood after every epoch, the best epoch
   kept; training stops when the budget is spent or 20 epochs bring no gain.
@@ -262,11 +264,11 @@ def dde_grid(train, val, budget, sigmas=SIGMAS, **kw):
     return best[1:]
 
 
-def dde_auto(train, val, budget):
+def dde_auto(train, val, budget, **kw):
     fixed, per_epoch = _calibrate(
-        lambda epochs: fit_dde("auto", train, epochs, normalizer="gaussian"))
+        lambda epochs: fit_dde("auto", train, epochs, normalizer="gaussian", **kw))
     epochs = _epochs(budget.left(), fixed, per_epoch)
-    model, reliable = fit_dde("auto", train, epochs)
+    model, reliable = fit_dde("auto", train, epochs, **kw)
     return model, f"sigma_={model.sigma_:.3g}, {_describe(model, reliable, epochs)}"
 
 
@@ -317,6 +319,7 @@ METHODS = {
     "DDE grid, data C": functools.partial(dde_grid, sigmas=SIGMAS_DATA_NOISE,
                                           noise_covariance="data"),
     "DDE sigma='auto'": dde_auto,
+    "DDE levels, 'auto'": functools.partial(dde_auto, levels="all"),
     "zuko MAF": flow("MAF"),
     "zuko NSF": flow("NSF"),
 }

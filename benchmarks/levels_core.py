@@ -18,7 +18,6 @@ import argparse
 import math
 import time
 
-import numpy as np
 import torch
 
 from skdde._flow import flow_log_likelihood

@@ -6,10 +6,12 @@ smoothed one (the test allows 0.15, 0.6 and 0.5 nats), its margin below the exac
 clean one (Gibbs: must not be negative beyond the error bars), the normalizer and
 its diagnostics, and the fit time, on one torch thread.
 
-    python benchmarks/truth.py [N_TRAIN] > benchmarks/truth_output.txt
+    python benchmarks/truth.py [N_TRAIN] [--levels] > benchmarks/truth_output.txt
 
 ``N_TRAIN`` (default 20000) changes the training set size; the output of
 ``python benchmarks/truth.py 3000`` is in ``benchmarks/truth_3000_output.txt``.
+``--levels`` fits ``DDEDensity(levels="all")`` instead (one seed per case;
+``benchmarks/truth_levels_output.txt``).
 """
 
 import sys
@@ -30,18 +32,20 @@ CASES = {
 }
 
 
-def main(n_train=20_000):
-    print(f"torch threads: {torch.get_num_threads()}; {n_train} training points")
+def main(n_train=20_000, levels="single"):
+    print(f"torch threads: {torch.get_num_threads()}; {n_train} training points; "
+          f"levels={levels!r}")
     print(f"{'case':>21s} {'seed':>4s} {'mean ll':>8s} {'+-':>6s} {'gap':>7s} "
           f"{'clean-ll':>8s} {'method':>8s} {'stderr':>6s} {'ESS':>7s} {'k-hat':>5s} "
           f"{'epochs':>6s} {'fit s':>6s}")
     for name, (g, sigma) in CASES.items():
         X, X_test = g.sample(n_train, random_state=0), g.sample(5000, random_state=1)
-        for seed in (0, 1, 2) if name == "eight_gaussians_2d" else (0,):
+        for seed in (0, 1, 2) if name == "eight_gaussians_2d" and levels == "single" else (0,):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 t0 = time.perf_counter()
-                est = DDEDensity(sigma=sigma, random_state=seed, device="cpu").fit(X)
+                est = DDEDensity(sigma=sigma, levels=levels, random_state=seed, device="cpu")
+                est.fit(X)
                 seconds = time.perf_counter() - t0
             ll = est.score_samples(X_test)
             err = ll.std() / np.sqrt(len(ll)) + est.log_normalizer_stderr_
@@ -54,4 +58,6 @@ def main(n_train=20_000):
 
 
 if __name__ == "__main__":
-    main(*map(int, sys.argv[1:]))
+    args = sys.argv[1:]
+    levels = "all" if "--levels" in args else "single"
+    main(*(int(a) for a in args if a != "--levels"), levels=levels)

@@ -13,10 +13,10 @@ from ._base import to_tensor
 MOMENT_CHUNK = 65536
 
 
-def centred_tensor(X, mean, device):
-    """``X - mean`` in float64 (keeps precision far from the origin), as a float32
-    tensor on ``device``."""
-    return to_tensor(np.asarray(X, dtype=np.float64) - mean, device)
+def centred_tensor(X, mean, device, scale=1.0):
+    """``(X - mean) / scale`` in float64 (keeps precision far from the origin), as a
+    float32 tensor on ``device``."""
+    return to_tensor((np.asarray(X, dtype=np.float64) - mean) / scale, device)
 
 
 def is_memory_mapped(X):
@@ -48,12 +48,12 @@ class Batches:
     ``batches[idx]`` (a tensor of positions) is :func:`centred_tensor` of those
     rows, read only then."""
 
-    def __init__(self, rows, mean, device):
+    def __init__(self, rows, mean, device, scale=1.0):
         self.rows, self.mean, self.device = rows, mean, torch.device(device)
-        self.shape = rows.shape
+        self.shape, self.scale = rows.shape, scale
 
     def __getitem__(self, idx):
-        return centred_tensor(self.rows[idx.cpu().numpy()], self.mean, self.device)
+        return centred_tensor(self.rows[idx.cpu().numpy()], self.mean, self.device, self.scale)
 
 
 class Mapped:

@@ -444,6 +444,11 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
                 f"{given.noise_covariance!r}: the generated density is smoothed by the "
                 "same noise, which is not yet supported for a data-shaped one."
             )
+        if given is not None and given.levels != "single":
+            raise ValueError(
+                f"DDEGenerator needs a density with levels='single', got {given.levels!r}: "
+                "training a generator against the multi-level model is not supported yet."
+            )
         if given is not None and hasattr(given, "module_"):
             if self.sigma is not None and self.sigma not in (given.sigma, given.sigma_):
                 raise ValueError(

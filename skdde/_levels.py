@@ -24,6 +24,7 @@ from ._nets import input_gradient
 
 #: Sine and cosine pairs of ``log t`` fed to the network (plus ``log t`` itself).
 N_FREQUENCIES = 4
+N_LEVEL_FEATURES = 1 + 2 * N_FREQUENCIES
 
 
 def level_features(t, t_min, t_max, n_frequencies=N_FREQUENCIES):
@@ -125,6 +126,17 @@ class _AtLevel:
 
     def value_and_grad(self, z):
         return input_gradient(self.__call__, z, create_graph=torch.is_grad_enabled())
+
+
+def level_scores(energy, x, weight, levels, chunk_size=8192):
+    """``(len(levels),)`` weighted means of ``energy(x, t)`` over the rows of ``x``, one
+    per level ``t`` of ``levels``: one forward pass per level, without gradients."""
+    scores = []
+    with torch.no_grad():
+        for t in levels:
+            f = torch.cat([energy(c, t) for c in x.split(chunk_size)]).double()
+            scores.append((f * weight).sum() / weight.sum())
+    return torch.stack(scores)
 
 
 def level_ladder(t_min, t_max, n_levels):

@@ -1,5 +1,6 @@
 """Metropolis-adjusted Langevin (MALA) on an energy, as one batch of parallel chains."""
 
+import math
 from typing import NamedTuple
 
 import torch
@@ -104,20 +105,63 @@ def importance_resample(log_weights, n, generator):
     return torch.multinomial(p, n, replacement=True, generator=generator)
 
 
-def sample_energy(log_prob, proposal, n_samples, *, generator, chunk_size, oversampling, **mala_kw):
-    """Samples of ``exp(log_prob)``: importance-resampled proposal draws refined by MALA.
+def ladder_chains(
+    log_targets, proposal, n_chains, generator, n_steps=1, step_size=0.5, target_accept=0.574
+):
+    """Chains annealed down a ladder of energies, with their AIS log weights.
+
+    Chains start from ``proposal`` and pass through ``log_targets[0], ...,
+    log_targets[-1]``, ``n_steps`` MALA steps on each but the last; each chain's
+    log weight is ``sum_k log_targets[k](z) - log_targets[k - 1](z)`` at its state
+    on arrival at level ``k`` (with ``proposal.log_prob`` before the first), so
+    ``E[w]`` is the ratio of the last energy's normalizer to the proposal's (Neal,
+    2001), and the weighted final states are samples of the last energy. The shared
+    step size follows the population's acceptance rate from one level to the next.
+    Returns the final states and the float64 log weights.
+    """
+    z = proposal.sample(n_chains, generator)
+    previous = proposal.log_prob(z)
+    log_w = torch.zeros(z.shape[0], dtype=torch.float64, device=z.device)
+    h = float(step_size)
+    for k, log_target in enumerate(log_targets):
+
+        def target(x, log_target=log_target):
+            value, grad = input_gradient(log_target, x)
+            return value.detach().double(), grad.detach()
+
+        state = (z, *target(z))
+        log_w += state[1] - previous
+        if k == len(log_targets) - 1:
+            break
+        for _ in range(n_steps):
+            state, accept = mala_step(target, state, h, generator)
+            h *= math.exp(accept.double().mean().item() - target_accept)
+        z = state[0]
+        previous = evaluate(log_target, z)
+    return z.detach(), log_w
+
+
+def sample_energy(
+    log_prob, proposal, n_samples, *, generator, chunk_size, oversampling, start=None, **mala_kw
+):
+    """Samples of ``exp(log_prob)``: importance-resampled starting points refined by MALA.
 
     Chains run in batches of ``chunk_size`` so memory stays bounded; each batch draws
-    ``oversampling`` proposal points per chain, resamples them by importance weight
+    ``oversampling`` starting points per chain, resamples them by importance weight
     (so well-separated modes start with about the right shares), then runs
-    :func:`mala`. Returns the samples and the mean of each batch's
+    :func:`mala`. The starting points are ``proposal``'s draws, or those of
+    ``start(n, generator) -> (points, log_weights)`` (e.g. :func:`ladder_chains`).
+    Returns the samples and the mean of each batch's
     ``(acceptance_rate, burn_in_acceptance_rate, step_size)``.
     """
     out, stats = [], []
-    for start in range(0, n_samples, chunk_size):
-        n = min(chunk_size, n_samples - start)
-        z = proposal.sample(oversampling * n, generator)
-        log_w = evaluate(log_prob, z) - proposal.log_prob(z)
+    for first in range(0, n_samples, chunk_size):
+        n = min(chunk_size, n_samples - first)
+        if start is None:
+            z = proposal.sample(oversampling * n, generator)
+            log_w = evaluate(log_prob, z) - proposal.log_prob(z)
+        else:
+            z, log_w = start(oversampling * n, generator)
         z = z[importance_resample(log_w, n, generator)]
         res = mala(log_prob, z, generator=generator, **mala_kw)
         out.append(res.samples)

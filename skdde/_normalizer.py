@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from arviz_stats.base import array_stats
 
-from ._mcmc import mala_step
+from ._mcmc import ladder_chains, mala_step
 from ._nets import evaluate, input_gradient
 
 #: An estimate is flagged when its ESS is below this fraction of the samples ...
@@ -227,35 +227,15 @@ def ladder_importance_sampling(
     step_size=0.5,
     target_accept=0.574,
 ):
-    """AIS down a ladder of energies, e.g. a multi-level energy from its exact top level.
+    """log Z of ``log_targets[-1]`` by AIS down a ladder of energies
+    (:func:`~skdde._mcmc.ladder_chains`) from a normalized ``proposal``.
 
-    Chains start from ``proposal`` and pass through ``log_targets[0], ...,
-    log_targets[-1]``, ``n_steps`` MALA steps on each; each chain's log weight is
-    ``sum_k log_targets[k](z) - log_targets[k - 1](z)`` at its state on arrival at
-    level ``k`` (with ``proposal.log_prob`` before the first), so ``E[w]`` is the
-    ratio of the last energy's normalizer to the proposal's, which is one (Neal,
-    2001). For a :class:`~skdde._levels.LevelEnergy` the intermediate targets are
-    its own levels, each a learned smoothed density close to the next, and the
-    proposal is its exact top level. The shared step size follows the
-    population's acceptance rate, as in :func:`annealed_importance_sampling`.
+    For a :class:`~skdde._levels.LevelEnergy` the intermediate targets are its own
+    levels, each a learned smoothed density close to the next, and the proposal is
+    its exact top level.
     """
-    z = proposal.sample(n_chains - n_chains % n_batches, generator)
-    previous = proposal.log_prob(z)
-    log_w = torch.zeros(z.shape[0], dtype=torch.float64, device=z.device)
-    h = float(step_size)
-    for k, log_target in enumerate(log_targets):
-
-        def target(x, log_target=log_target):
-            value, grad = input_gradient(log_target, x)
-            return value.detach().double(), grad.detach()
-
-        state = (z, *target(z))
-        log_w += state[1] - previous
-        if k == len(log_targets) - 1:
-            break
-        for _ in range(n_steps):
-            state, accept = mala_step(target, state, h, generator)
-            h *= math.exp(accept.double().mean().item() - target_accept)
-        z = state[0]
-        previous = evaluate(log_target, z)
+    n_chains -= n_chains % n_batches
+    _, log_w = ladder_chains(
+        log_targets, proposal, n_chains, generator, n_steps, step_size, target_accept
+    )
     return summarize(log_w.view(n_batches, -1), "ladder")

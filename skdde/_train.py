@@ -184,6 +184,7 @@ def train(
     compile=False,
     ema_decay=None,
     weight_decay=0.0,
+    objective=None,
     verbose=0,
     result=None,
 ):
@@ -210,6 +211,8 @@ def train(
     With ``ema_decay``, epochs are judged, and the model returned, with an
     exponential moving average of the weights instead of the last ones.
     ``weight_decay`` is AdamW's decoupled decay of every weight (0: Adam).
+    ``objective`` replaces :func:`denoising_loss` as the training loss, with its
+    signature (e.g. :class:`skdde._levels.DualScoreObjective`).
     """
     result = TrainResult() if result is None else result
     result.converged = result.interrupted = False
@@ -235,7 +238,8 @@ def train(
     retries, lr_scale = 0, 1.0
     optimizer = adam(module.parameters(), learning_rate_init, weight_decay)
     average = None if ema_decay is None else Average(module, ema_decay)
-    loss_fn = Compiled(denoising_loss) if compile else denoising_loss
+    objective = denoising_loss if objective is None else objective
+    loss_fn = Compiled(objective) if compile else objective
     bar = _progress(len(sigmas), verbose)
     epoch = step = 0
     try:
@@ -267,18 +271,18 @@ def train(
                     # energies only when needed: a compiled step returning them
                     # ran 9% slower
                     out = loss_fn(module, xb, eps, noise, wb, return_energy=use_likelihood)
-                    loss = objective = out[0] if use_likelihood else out
+                    loss = total = out[0] if use_likelihood else out
                     if use_likelihood:
                         log_z, ess = log_normalizer(generator, sigma)
                         nll = likelihood_loss(out[1], log_z, wb).float()
                         nll = torch.where(ess >= MIN_LIKELIHOOD_ESS, nll, torch.zeros_like(nll))
-                        objective = loss + likelihood_weight * nll
+                        total = loss + likelihood_weight * nll
                     optimizer.zero_grad(set_to_none=True)
-                    objective.backward()
-                    return loss, objective
+                    total.backward()
+                    return loss, total
 
-                loss, objective = loss_fn.run(forward_backward) if compile else forward_backward()
-                if watch(objective.detach()):  # on the CPU: before a bad update
+                loss, total = loss_fn.run(forward_backward) if compile else forward_backward()
+                if watch(total.detach()):  # on the CPU: before a bad update
                     break
                 optimizer.step()
                 if average is not None:

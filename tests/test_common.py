@@ -28,6 +28,8 @@ GENERATOR = dict(
     [
         DDEDensity(**CHEAP),
         DDEDensity(sigma="scott", early_stopping=False, **CHEAP),
+        DDEDensity(levels="all", **CHEAP),
+        DDEDensity(levels="all", sigma="auto", **CHEAP),
         DDEGenerator(**GENERATOR),
     ],
 )

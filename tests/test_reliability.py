@@ -34,7 +34,12 @@ def make_generator(**kw):
                         density=make_density(**kw))
 
 
+def make_levels(**kw):
+    return make_density(levels="all", **kw)
+
+
 ESTIMATORS = [pytest.param(make_density, id="density"),
+              pytest.param(make_levels, id="levels"),
               pytest.param(make_generator, id="generator")]
 
 

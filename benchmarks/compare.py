@@ -35,6 +35,7 @@ fit seconds including all choices, and scoring rows/s.
   whole budget and the same calibration (with the search's annealing).
 - ``DDE levels, 'auto'``: the same with ``levels="all"``: one network for every
   noise level, sigma chosen among its levels on the fit's own validation split.
+- ``DDE levels grid``: the sigma grid with ``levels="all"``.
 - ``zuko MAF`` / ``zuko NSF``: 5 transforms of (128, 128) hidden units, Adam (1e-3),
   batches of 256, the validation log-likelihood after every epoch, the best epoch
   kept; training stops when the budget is spent or 20 epochs bring no gain.
@@ -320,6 +321,7 @@ METHODS = {
                                           noise_covariance="data"),
     "DDE sigma='auto'": dde_auto,
     "DDE levels, 'auto'": functools.partial(dde_auto, levels="all"),
+    "DDE levels grid": functools.partial(dde_grid, levels="all"),
     "zuko MAF": flow("MAF"),
     "zuko NSF": flow("NSF"),
 }

@@ -29,8 +29,14 @@ Scoring: ``DDEDensity.score_samples`` rows/s on 1,000,000 x 10 rows, and
 on 1,000 rows, next to a DDE fitted (one epoch) on the same rows: a KDE's cost grows
 with n_train, a DDE's does not.
 
+Multi-level step (``--levels``): ``skdde train()`` steps/s of the default
+``DDEDensity`` against ``DDEDensity(levels="all")``'s, whose step computes both
+objectives (the denoising score in x and the time score in t, one double
+backward), at the same d, batch and network width.
+
     python benchmarks/speed.py                 # threads 1 and 2, CPU, ~10 minutes
     python benchmarks/speed.py --threads 1 --device cuda
+    python benchmarks/speed.py --threads 1 --levels
 """
 
 import argparse
@@ -50,6 +56,7 @@ from torch.utils.flop_counter import flop_registry
 
 from skdde import DDEDensity
 from skdde._loss import denoising_loss
+from skdde._levels import DualScoreObjective
 from skdde._train import adam, train
 
 B, D, SIGMA, HIDDEN = 512, 10, 0.3, 128
@@ -255,12 +262,56 @@ def kde_table(device):
         print(f"  {n:9d} {kde_rate:11,.0f} {dde_rate:11,.0f} {fit_seconds:9.1f}")
 
 
+def levels_training(device, steps, repeats=5):
+    """train() steps/s on Eq. 5 (the default model) and on both objectives of the
+    multi-level model, round robin."""
+    X = np.random.default_rng(0).normal(size=(2000, D))
+    x = torch.randn(B * 40, D, device=device)
+    w = torch.ones(len(x), device=device)
+    epochs = math.ceil(steps / 40)
+    runs = {}
+    for levels in ("single", "all"):
+        est = DDEDensity(sigma=SIGMA, levels=levels, max_iter=2, random_state=0,
+                         device=device).fit(X)
+        module = est.module_
+        g = torch.Generator(device).manual_seed(0)
+        objective = None
+        if levels == "all":
+            objective = DualScoreObjective(module.t_min, module.t_max, 0.25, g)
+
+        def run(module=module, objective=objective, g=g):
+            train(module, x, w, None, None, sigmas=[SIGMA] * epochs, batch_size=B,
+                  learning_rate_init=1e-3, learning_rate="constant", early_stopping=False,
+                  n_iter_no_change=epochs + 1, tol=0.0, generator=g, objective=objective)
+
+        runs[levels] = run
+    times = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            sync()
+            times[name].append((time.perf_counter() - start) / (40 * epochs))
+    rates = {name: 1 / float(np.median(t)) for name, t in times.items()}
+    for name, label in (("single", "Eq. 5 (levels='single')"),
+                        ("all", "both objectives (levels='all')")):
+        print(f"  {label:<42s} {rates[name]:7.0f} steps/s  x{rates[name] / rates['single']:.2f}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--levels", action="store_true")
     args = parser.parse_args()
+    if args.levels:
+        for threads in args.threads:
+            torch.set_num_threads(threads)
+            print(f"torch threads: {torch.get_num_threads()}; training, d = {D}, batch {B}, "
+                  "default network, skdde train():")
+            levels_training(args.device, args.steps)
+        return
     print(f"torch {torch.__version__}, scikit-learn {sklearn.__version__}, "
           f"device {args.device}")
     X = np.random.default_rng(0).normal(size=(2000, D))

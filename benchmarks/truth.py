@@ -10,8 +10,8 @@ its diagnostics, and the fit time, on one torch thread.
 
 ``N_TRAIN`` (default 20000) changes the training set size; the output of
 ``python benchmarks/truth.py 3000`` is in ``benchmarks/truth_3000_output.txt``.
-``--levels`` fits ``DDEDensity(levels="all")`` instead (one seed per case;
-``benchmarks/truth_levels_output.txt``).
+``--levels`` fits ``DDEDensity(levels="all")`` instead, one seed per case (no
+output committed yet).
 """
 
 import sys

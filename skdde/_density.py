@@ -169,15 +169,22 @@ class DDEDensity(MultiLevelMixin, TorchStateMixin, DensityMixin, BaseEstimator):
         normalization was from it. With ``sigma="auto"`` the levels are trained
         from ``0.01 * scale`` up for half the epochs, then from half the level
         with the best validation likelihood up; ``sigma_`` is the best of the
-        levels spaced by 1.1 in sigma, by their validation likelihood at the end
-        (one forward pass per level, no retraining). Early stopping judges the
-        model's own validation likelihood (one forward pass per level per
-        epoch); ``likelihood_weight``, ``sigma_start`` and ``annealing_fraction``
-        do not apply. :meth:`score_samples_at` scores another level and
-        :meth:`flow_score_samples` the probability-flow ODE's exactly normalized
-        likelihood. A custom ``network`` is called with ``n_features + 9``
-        inputs: the whitened point, then features of the level. :class:`DDEGenerator`
-        needs ``"single"``.
+        levels spaced by 1.1 in sigma, by the model's own validation likelihood
+        at the end (one forward pass per level, no retraining), which is biased
+        by how far its own normalization is off at each level (see the user
+        guide). Epochs are judged, and
+        kept, with weights averaged at decay 0.999, by the validation likelihood
+        at the best level of that curve, normalized by importance sampling as
+        for ``"single"`` (the network's own normalization drifts by more than an
+        epoch's gain), and early stopping waits at least a quarter of
+        ``max_iter`` epochs. ``likelihood_weight``, ``sigma_start`` and
+        ``annealing_fraction`` do not apply. :meth:`score_samples_at` scores
+        another level and :meth:`flow_score_samples` the probability-flow ODE's
+        exactly normalized likelihood. A custom ``network`` is called with
+        ``n_features + 9`` inputs: the whitened point, then features of the
+        level. :class:`DDEGenerator` needs ``"single"``. The default stays
+        ``"single"`` until the comparison of ``benchmarks/compare.py`` says
+        otherwise (see the user guide).
     hidden_layer_sizes : tuple of int, default=(128, 128, 128)
         Widths of the hidden layers of ``h``; a layer as wide as its input is
         residual.
@@ -325,7 +332,9 @@ class DDEDensity(MultiLevelMixin, TorchStateMixin, DensityMixin, BaseEstimator):
     sigma_path_scores_ : ndarray of shape (n_stages,)
         Only with ``sigma="auto"``: mean validation log-likelihood of each stage's
         model of its own smoothed density; NaN where the stage's normalizer was
-        unreliable. ``sigma_`` is the level of the largest.
+        unreliable. ``sigma_`` is the level of the largest. With
+        ``levels="all"``, the candidate levels and the final model's own
+        (self-normalized) validation log-likelihood at each.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -371,8 +380,9 @@ class DDEDensity(MultiLevelMixin, TorchStateMixin, DensityMixin, BaseEstimator):
     log_normalizer_residual_ : float
         Only with ``levels="all"``: ``log_normalizer_`` in the units where the
         model normalizes itself, so 0 for an exactly self-normalized network; its
-        error bar is ``log_normalizer_stderr_``. A :class:`LogNormalizerWarning`
-        fires when it is beyond 3 of them and 0.1 nats.
+        error bar is ``log_normalizer_stderr_``. A ``UserWarning`` fires when it
+        is beyond 3 of them and 0.1 nats (not a :class:`LogNormalizerWarning`:
+        ``log_normalizer_`` corrects it).
     log_normalizer_problems_ : list of str
         The checks that ``log_normalizer_`` failed (effective sample size,
         standard error, k-hat), as the ``LogNormalizerWarning`` names them; empty
@@ -1022,7 +1032,7 @@ class DDEDensity(MultiLevelMixin, TorchStateMixin, DensityMixin, BaseEstimator):
                     f"nats at sigma={self.sigma_:.4g} (the {estimate.method!r} estimate of "
                     f"log Z, +- {estimate.stderr:.2g}), which score_samples corrects; "
                     "training longer usually shrinks it.",
-                    LogNormalizerWarning,
+                    UserWarning,  # log_normalizer_ itself is fine: not a LogNormalizerWarning
                     stacklevel=3,
                 )
         if estimate.problems:

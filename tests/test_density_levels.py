@@ -168,6 +168,14 @@ def test_warm_start_continues_and_refuses_a_changed_levels(moons):
         est.fit(moons)
 
 
+def test_warm_start_of_sigma_auto_keeps_its_candidate_levels(moons):
+    est = DDEDensity(sigma="auto", max_iter=4, warm_start=True, random_state=0, **SMALL)
+    path = _quiet_fit(est, moons).sigma_path_.copy()
+    _quiet_fit(est, moons)
+    np.testing.assert_allclose(est.sigma_path_, path)
+    assert est.sigma_ in est.sigma_path_
+
+
 def test_far_too_high_learning_rate_recovers_or_raises(moons):
     est = _quiet_fit(DDEDensity(sigma=0.2, learning_rate_init=1.0, max_iter=10,
                                 random_state=0, **SMALL), moons)
@@ -178,7 +186,7 @@ def test_far_too_high_learning_rate_recovers_or_raises(moons):
                           **SMALL).fit, moons)
 
 
-def test_training_is_judged_by_the_models_own_validation_likelihood(moons):
+def test_epochs_are_judged_by_the_validation_likelihood(moons):
     est = _quiet_fit(DDEDensity(sigma=0.2, max_iter=8, random_state=0, **SMALL), moons)
     scores = np.asarray(est.validation_scores_)
     assert len(scores) == est.n_iter_ and np.isfinite(scores).all()
@@ -265,3 +273,4 @@ def test_digits_flow_agrees_with_the_score():
     X_test = X[1500:1600]
     gap = est.flow_score_samples(X_test).mean() - est.score_samples(X_test).mean()
     assert abs(gap) < 0.5
+

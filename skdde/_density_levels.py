@@ -71,7 +71,7 @@ class MultiLevelMixin:
             train_kw["generator"],
         )
         candidates = self._candidate_levels() if self.sigma == "auto" else np.array([self.sigma_])
-        verified = self._validation_score(x_val, w_val, train_kw["generator"])
+        verified = train_kw["validation_score"]  # normalized as for levels="single"
 
         def curve():
             eligible = candidates[self._level(candidates) >= objective.t_low * (1 - 1e-9)]

@@ -10,10 +10,17 @@ choices of ``skdde/_density_levels.py`` are switched off one at a time on the fi
 case: weight averaging (at 100 epochs, with and without it) and the patience floor
 (early stopping after 10 epochs without gain).
 
-    python benchmarks/levels.py [--sharp]
+``--time-weight`` measures instead the weight of dual score matching's time-score
+term (``LEVEL_TIME_WEIGHT`` over d) at 1, 1/sqrt(d), 1/d and 1/d^2: the validation
+likelihood (normalized as ``score`` does) and the model's own normalization error
+on the validation splits of ``benchmarks/compare.py`` at sigma 0.2, 100 epochs.
 
-One thread. ``--sharp`` adds the sharp case (about 12 minutes). Output:
-``benchmarks/levels_output.txt``.
+    python benchmarks/levels.py [--sharp]
+    python benchmarks/levels.py --time-weight
+
+One thread. ``--sharp`` adds the sharp case (about 12 minutes); ``--time-weight``
+takes about 12 minutes. Output: ``benchmarks/levels_output.txt`` and
+``benchmarks/levels_time_weight_output.txt``.
 """
 
 import argparse
@@ -60,11 +67,43 @@ def run(name, std, sigma, params, constants):
           f"{est.normalizer_:>8s} {flow:8.4f} {ll[:500].mean():8.4f}", flush=True)
 
 
+#: weight of the time-score term, as a function of d
+TIME_WEIGHTS = {"1": lambda d: 1.0, "1/sqrt(d)": lambda d: d**-0.5,
+                "1/d": lambda d: 1.0 / d, "1/d^2": lambda d: d**-2.0}
+
+
+def time_weights():
+    import compare  # benchmarks/ is on the path when this script runs
+
+    print(f"{'data':24s} {'weight':>9s} {'epochs':>6s} {'fit s':>6s} "
+          f"{'validation':>10s} {'residual':>8s}")
+    for name in ("eight_gaussians (2-D)", "two_spirals (2-D)", "mixture_10d (10-D)",
+                 "wine (13-D)", "breast_cancer (30-D)", "digits (64-D)"):
+        train, val = compare.train_and_validation(name)
+        d = train.shape[1]
+        for label, weight in TIME_WEIGHTS.items():
+            saved, levels.LEVEL_TIME_WEIGHT = levels.LEVEL_TIME_WEIGHT, weight(d) * d
+            try:
+                start = time.perf_counter()
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    est = DDEDensity(sigma=0.2, levels="all", max_iter=100, random_state=0,
+                                     device="cpu").fit(train)
+                seconds = time.perf_counter() - start
+            finally:
+                levels.LEVEL_TIME_WEIGHT = saved
+            print(f"{name:24s} {label:>9s} {est.n_iter_:6d} {seconds:6.0f} "
+                  f"{est.score(val):10.3f} {est.log_normalizer_residual_:8.3f}", flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sharp", action="store_true")
+    parser.add_argument("--time-weight", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.time_weight:
+        return time_weights()
     print(f"{'std':>5s} {'sigma':>5s} {'variant':26s} {'epochs':>6s} {'fit s':>6s} "
           f"{'mean ll':>8s} {'gap':>7s} {'residual':>8s} {'+-':>6s} {'method':>8s} "
           f"{'ODE 500':>8s} {'ll 500':>8s}")

@@ -26,6 +26,13 @@ from ._train import train
 #: of each batch at the lowest trained level (the prototype's settings).
 LEVEL_TOP_FACTOR = 4.0
 LEVEL_FLOOR_SHARE = 0.25
+#: levels="all": the time-score term's weight in dual score matching, over the
+#: number of features. On the validation splits of benchmarks/compare.py at
+#: sigma 0.2, 100 epochs, weight 1/d against 1: digits -65.9 against -71.9,
+#: breast_cancer -11.2 against -15.5, wine -15.50 against -15.57, and within 0.05
+#: on the 2-D toys and mixture_10d; 1/d^2 and 1/sqrt(d) did no better
+#: (python benchmarks/levels.py --time-weight).
+LEVEL_TIME_WEIGHT = 1.0
 #: levels="all": epochs are judged and kept with weights averaged at this decay, and
 #: early stopping waits at least this share of the epochs. On eight Gaussians (std
 #: 0.1, sigma 0.05, 20k rows; benchmarks/levels.py) a patience of 10 epochs stopped
@@ -69,6 +76,7 @@ class MultiLevelMixin:
             energy.t_max,
             LEVEL_FLOOR_SHARE,
             train_kw["generator"],
+            time_weight=LEVEL_TIME_WEIGHT / self.n_features_in_,
         )
         candidates = self._candidate_levels() if self.sigma == "auto" else np.array([self.sigma_])
         verified = train_kw["validation_score"]  # normalized as for levels="single"

@@ -11,6 +11,7 @@ import warnings
 from numbers import Real
 
 import numpy as np
+import torch
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
@@ -65,7 +66,8 @@ class MultiLevelMixin:
         With sigma="auto" (not warm), every level from the floor up trains for
         ``LEVEL_SEARCH_FRACTION`` of the epochs, then the levels from
         ``LEVEL_FOCUS`` times the best validation level up; the model's own
-        validation curve at the end picks ``sigma_``. Epochs are judged, with
+        validation curve at the end picks ``sigma_``, the best level that
+        importance sampling can also normalize. Epochs are judged, with
         averaged weights, by the validation likelihood at the curve's best level,
         normalized as with levels="single": the model's own normalization drifts
         by more than an epoch's gain.
@@ -107,13 +109,27 @@ class MultiLevelMixin:
 
         def run(n_epochs, result):
             patience = max(self.n_iter_no_change, math.ceil(LEVEL_PATIENCE * n_epochs))
-            return train(energy, *data, sigmas=[self.sigma_] * n_epochs, result=result,
-                         **dict(kw, n_iter_no_change=patience))
+            return train(
+                energy,
+                *data,
+                sigmas=[self.sigma_] * n_epochs,
+                result=result,
+                **dict(kw, n_iter_no_change=patience),
+            )
 
         def choose():
-            """The eligible levels, the model's own validation likelihoods, the best."""
+            """The eligible levels, the model's own validation likelihoods, and the
+            best level whose likelihood can also be normalized as with
+            levels="single" (the best of its own where none can)."""
             levels, scores = curve()
-            return levels, scores, float(levels[np.argmax(scores)])
+            for i in np.argsort(-scores):
+                energy.set_level(self._level(levels[i]))
+                if verified(float(levels[i])) is not None:
+                    break
+            else:
+                i = int(np.argmax(scores))
+            energy.set_level(self._level(self.sigma_))
+            return levels, scores, float(levels[i])
 
         result = self._train_result
         if self.sigma == "auto" and not warm:

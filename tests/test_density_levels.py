@@ -96,6 +96,25 @@ def test_never_beats_the_true_density(fitted, truth):
     assert ll.mean() > exact.mean() - 2.0  # a short fit of a small network, not garbage
 
 
+def test_auto_runs_the_ladder_only_when_importance_sampling_fails(fitted, monkeypatch):
+    # the ladder costs 50 importance samplers: "auto" skips it when one is reliable
+    est, calls, real = fitted, [], type(fitted)._estimate  # no update: left as fitted
+
+    def spy(self, method, *args, failing=(), **kw):
+        calls.append(method)
+        out = real(self, method, *args, **kw)
+        return out._replace(ess=0.0) if method in failing else out
+
+    monkeypatch.setattr(type(est), "_estimate", spy)
+    assert est.estimate_log_normalizer(n_samples=4096, random_state=0).method != "ladder"
+    assert "ladder" not in calls and "ais" not in calls
+    calls.clear()
+    monkeypatch.setattr(type(est), "_estimate",
+                        lambda self, m, *a, **k: spy(self, m, *a, failing=("gaussian", "mixture"), **k))
+    assert est.estimate_log_normalizer(n_samples=4096, random_state=0).method == "ladder"
+    assert calls[-1] == "ladder" and "ais" not in calls
+
+
 # --- choosing sigma in one fit ----------------------------------------------------
 
 def test_sigma_auto_picks_the_best_validation_level_of_one_fit(truth):
@@ -104,12 +123,28 @@ def test_sigma_auto_picks_the_best_validation_level_of_one_fit(truth):
                                 **dict(SMALL, n_importance_samples=16384)), X)
     path, scores = est.sigma_path_, est.sigma_path_scores_
     assert np.all(np.diff(path) > 0) and np.isfinite(scores).all()
-    assert est.sigma_ == path[np.argmax(scores)]
+    assert est.sigma_ == path[np.argmax(scores)]  # in 2-D every level normalizes
     # candidates run up to the top, where the model is the exact Gaussian
     assert path[-1] <= math.sqrt(est.module_.t_max) * est._scale * (1 + 1e-9)
     # the data's modes have std 0.1: heavy smoothing of them loses
     assert est.sigma_ < 0.3
 
+
+
+def test_sigma_auto_skips_levels_importance_sampling_cannot_normalize(truth, monkeypatch):
+    # a level whose log Z can not be checked is not chosen while another's can
+    real = DDEDensity._validation_score
+
+    def below_half_fails(self, *args):
+        score = real(self, *args)
+        return lambda sigma: None if sigma < 0.5 else score(sigma)
+
+    monkeypatch.setattr(DDEDensity, "_validation_score", below_half_fails)
+    X = truth.sample(2000, random_state=0)
+    est = _quiet_fit(DDEDensity(sigma="auto", max_iter=10, random_state=0, **CHEAP), X)
+    path, scores = est.sigma_path_, est.sigma_path_scores_
+    assert path[np.argmax(scores)] < 0.5 <= est.sigma_
+    assert est.sigma_ == path[path >= 0.5][np.argmax(scores[path >= 0.5])]
 
 # --- sampling ----------------------------------------------------------------------
 

@@ -973,10 +973,12 @@ class DDEDensity(MultiLevelMixin, TorchStateMixin, DensityMixin, BaseEstimator):
         with levels="all") by one method, or the largest reliable of several."""
         sigma = self.sigma_ if sigma is None else sigma
         if method == "auto":
-            tried = [self._estimate(m, n_samples, generator, sigma) for m in ("gaussian", "mixture")]
-            for method in ("ladder",) * (self.levels == "all") + ("ais",):
-                if not any(e.reliable for e in tried):
-                    tried.append(self._estimate(method, n_samples, generator, sigma))
+            tried = [
+                self._estimate(m, n_samples, generator, sigma) for m in ("gaussian", "mixture")
+            ]
+            for fallback in ("ladder",) * (self.levels == "all") + ("ais",):
+                if not any(e.reliable for e in tried):  # each costs far more
+                    tried.append(self._estimate(fallback, n_samples, generator, sigma))
             reliable = [e for e in tried if e.reliable]
             if reliable:  # each is a lower bound in expectation: the larger is tighter
                 return max(reliable, key=lambda e: e.log_z)

@@ -130,7 +130,6 @@ def test_sigma_auto_picks_the_best_validation_level_of_one_fit(truth):
     assert est.sigma_ < 0.3
 
 
-
 def test_sigma_auto_skips_levels_importance_sampling_cannot_normalize(truth, monkeypatch):
     # a level whose log Z can not be checked is not chosen while another's can
     real = DDEDensity._validation_score
@@ -145,6 +144,7 @@ def test_sigma_auto_skips_levels_importance_sampling_cannot_normalize(truth, mon
     path, scores = est.sigma_path_, est.sigma_path_scores_
     assert path[np.argmax(scores)] < 0.5 <= est.sigma_
     assert est.sigma_ == path[path >= 0.5][np.argmax(scores[path >= 0.5])]
+
 
 # --- sampling ----------------------------------------------------------------------
 

@@ -24,8 +24,10 @@ takes about 12 minutes. Output: ``benchmarks/levels_output.txt`` and
 """
 
 import argparse
+import contextlib
 import time
 import warnings
+from unittest import mock
 
 import torch
 
@@ -43,22 +45,21 @@ VARIANTS = [
 ]
 
 
-def run(name, std, sigma, params, constants):
-    saved = {k: getattr(levels, k) for k in constants}
-    for k, v in constants.items():
-        setattr(levels, k, v)
-    try:
-        truth = eight_gaussians(radius=2.0, std=std)
-        X, X_test = truth.sample(20_000, random_state=0), truth.sample(5000, random_state=1)
+def fit(X, constants=None, **params):
+    """``DDEDensity(levels="all")`` fitted to ``X`` with the module constants of
+    ``skdde/_density_levels.py`` set to ``constants``, and its fit seconds."""
+    patched = mock.patch.multiple(levels, **constants) if constants else contextlib.nullcontext()
+    with patched, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         start = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            est = DDEDensity(sigma=sigma, levels="all", random_state=0, device="cpu", **params)
-            est.fit(X)
-        seconds = time.perf_counter() - start
-    finally:
-        for k, v in saved.items():
-            setattr(levels, k, v)
+        est = DDEDensity(levels="all", random_state=0, device="cpu", **params).fit(X)
+        return est, time.perf_counter() - start
+
+
+def run(name, std, sigma, params, constants):
+    truth = eight_gaussians(radius=2.0, std=std)
+    X, X_test = truth.sample(20_000, random_state=0), truth.sample(5000, random_state=1)
+    est, seconds = fit(X, constants, sigma=sigma, **params)
     ll = est.score_samples(X_test)
     gap = ll.mean() - truth.log_density(X_test, sigma=sigma).mean()
     flow = est.flow_score_samples(X_test[:500]).mean()
@@ -82,16 +83,8 @@ def time_weights():
         train, val = compare.train_and_validation(name)
         d = train.shape[1]
         for label, weight in TIME_WEIGHTS.items():
-            saved, levels.LEVEL_TIME_WEIGHT = levels.LEVEL_TIME_WEIGHT, weight(d) * d
-            try:
-                start = time.perf_counter()
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    est = DDEDensity(sigma=0.2, levels="all", max_iter=100, random_state=0,
-                                     device="cpu").fit(train)
-                seconds = time.perf_counter() - start
-            finally:
-                levels.LEVEL_TIME_WEIGHT = saved
+            est, seconds = fit(train, {"LEVEL_TIME_WEIGHT": weight(d) * d}, sigma=0.2,
+                               max_iter=100)
             print(f"{name:24s} {label:>9s} {est.n_iter_:6d} {seconds:6.0f} "
                   f"{est.score(val):10.3f} {est.log_normalizer_residual_:8.3f}", flush=True)
 

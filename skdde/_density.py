@@ -170,9 +170,9 @@ class DDEDensity(MultiLevelMixin, TorchStateMixin, DensityMixin, BaseEstimator):
         from ``0.01 * scale`` up for half the epochs, then from half the level
         with the best validation likelihood up; ``sigma_`` is the best of the
         levels spaced by 1.1 in sigma, by the model's own validation likelihood
-        at the end (one forward pass per level, no retraining), which is biased
-        by how far its own normalization is off at each level (see the user
-        guide). Epochs are judged, and
+        at the end (one forward pass per level, no retraining), among those that
+        importance sampling can also normalize; that likelihood is biased by how
+        far its own normalization is off at each level (see the user guide). Epochs are judged, and
         kept, with weights averaged at decay 0.999, by the validation likelihood
         at the best level of that curve, normalized by importance sampling as
         for ``"single"`` (the network's own normalization drifts by more than an

@@ -87,13 +87,17 @@ class MultiLevelMixin:
             scores = level_scores(energy, x_val, w_val, self._level(eligible)).cpu().numpy()
             return eligible, scores + self._log_det_levels
 
-        def score(_):
-            levels, scores = curve()
-            best = float(levels[np.argmax(scores)])
-            energy.set_level(self._level(best))
-            value = verified(best)
+        def verify_at(sigma):
+            """The validation likelihood at level ``sigma``, normalized as for
+            levels="single" (``None`` where that fails)."""
+            energy.set_level(self._level(sigma))
+            value = verified(float(sigma))
             energy.set_level(self._level(self.sigma_))  # where the trainer's fallback judges
             return value
+
+        def score(_):
+            levels, scores = curve()
+            return verify_at(levels[np.argmax(scores)])
 
         kw = dict(
             train_kw,
@@ -121,14 +125,9 @@ class MultiLevelMixin:
             best level whose likelihood can also be normalized as with
             levels="single" (the best of its own where none can)."""
             levels, scores = curve()
-            for i in np.argsort(-scores):
-                energy.set_level(self._level(levels[i]))
-                if verified(float(levels[i])) is not None:
-                    break
-            else:
-                i = int(np.argmax(scores))
-            energy.set_level(self._level(self.sigma_))
-            return levels, scores, float(levels[i])
+            order = np.argsort(-scores)
+            best = next((i for i in order if verify_at(levels[i]) is not None), order[0])
+            return levels, scores, float(levels[best])
 
         result = self._train_result
         if self.sigma == "auto" and not warm:

@@ -55,8 +55,8 @@ from torch.utils._pytree import tree_map
 from torch.utils.flop_counter import flop_registry
 
 from skdde import DDEDensity
-from skdde._loss import denoising_loss
 from skdde._levels import DualScoreObjective
+from skdde._loss import denoising_loss
 from skdde._train import adam, train
 
 B, D, SIGMA, HIDDEN = 512, 10, 0.3, 128

@@ -11,13 +11,15 @@ each channel of a generated point, and we count
 - the KL divergence from the class distribution of 10,240 samples to uniform
   (real data give a small positive value from finite sampling alone),
 
-for the training data itself, :class:`skdde.DDEGenerator`, samples of a
-``GaussianMixture`` (components by BIC among a few) and MALA samples of
-:class:`skdde.DDEDensity`. Writes ``stacked_digits_modes.png``.
+for the training data itself, :class:`skdde.DDEGenerator` over all noise levels
+(``levels="all"``, against a multi-level data DDE) and at one level (Algorithm 1
+of the paper), samples of a ``GaussianMixture`` (components by BIC among a few)
+and each generator's data DDE's own samples (:meth:`skdde.DDEDensity.sample`).
+Writes ``stacked_digits_modes.png``.
 
 Run ``python benchmarks/stacked_digits_modes.py`` (``--quick`` for a smoke run); its
 output is in ``benchmarks/stacked_digits_modes_output.txt``. It is kept with the
-benchmarks, not in the gallery: a full run took 12 minutes on one thread, far
+benchmarks, not in the gallery: a full run took about 25 minutes on one thread, far
 longer than an example may.
 """
 
@@ -72,16 +74,23 @@ print(f"{'':>22} {'modes / 512 batch':>18} {'KL to uniform':>14} {'seconds':>9}"
 results = {"training data": report("training data", X[:n_samples], 0)}
 
 # %%
-start = time.perf_counter()
-gen = DDEGenerator(
-    density=DDEDensity(sigma=0.1, random_state=0, max_iter=5 if quick else "auto"),
-    latent_dim=16,
-    output_activation="sigmoid",
-    max_iter=30 if quick else 3000,
-    random_state=0,
-).fit(X)
-samples = gen.sample(n_samples, random_state=1)
-results["DDEGenerator"] = report("DDEGenerator", samples, time.perf_counter() - start)
+gens = {}
+for levels in ("all", "single"):
+    start = time.perf_counter()
+    density = DDEDensity(
+        sigma=0.1, levels=levels, random_state=0, max_iter=5 if quick else "auto"
+    )
+    gen = DDEGenerator(
+        density=density,
+        latent_dim=16,
+        output_activation="sigmoid",
+        max_iter=30 if quick else 3000,
+        random_state=0,
+    ).fit(X)
+    samples = gen.sample(n_samples, random_state=1)
+    name = f"DDEGenerator {levels}"
+    results[name] = report(name, samples, time.perf_counter() - start)
+    gens[levels] = gen
 
 start = time.perf_counter()
 gmms = [
@@ -93,10 +102,13 @@ samples = gmm.sample(n_samples)[0]
 name = f"GaussianMixture({gmm.n_components})"
 results[name] = report(name, samples, time.perf_counter() - start)
 
-start = time.perf_counter()
-samples = gen.density_.sample(n_samples, random_state=1)
-results["DDEDensity + MALA"] = report("DDEDensity + MALA", samples, time.perf_counter() - start)
-print("(DDEDensity's time is sampling only: it reuses the generator's data DDE.)")
+for levels, gen in gens.items():
+    start = time.perf_counter()
+    samples = gen.density_.sample(n_samples, random_state=1)
+    name = f"DDEDensity {levels}"
+    results[name] = report(name, samples, time.perf_counter() - start)
+print("(DDEDensity rows: sampling time only, of each generator's own data DDE: annealed")
+print(" Langevin down the levels for levels='all', MALA at sigma for 'single'.)")
 
 # %%
 fig, ax = plt.subplots(figsize=(6, 3.5))

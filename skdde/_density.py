@@ -1017,7 +1017,7 @@ class DDEDensity(MultiLevelMixin, TorchStateMixin, DensityMixin, BaseEstimator):
         """log|det| of the map from ``X`` to whitened units."""
         return self._log_det_whitening + self._log_det_noise_map
 
-    def _store_normalizer(self, estimate):
+    def _store_normalizer(self, estimate, warn_residual=True):
         if not math.isfinite(estimate.log_z):
             raise FloatingPointError(
                 "The log-normalizer is not finite: the trained network outputs "
@@ -1031,7 +1031,8 @@ class DDEDensity(MultiLevelMixin, TorchStateMixin, DensityMixin, BaseEstimator):
         self.log_normalizer_problems_ = estimate.problems
         if self.levels == "all":
             residual = self.log_normalizer_residual_ = estimate.log_z + self._log_det_levels
-            if abs(residual) > max(3 * estimate.stderr, SELF_NORMALIZATION_TOL):
+            off = abs(residual) > max(3 * estimate.stderr, SELF_NORMALIZATION_TOL)
+            if warn_residual and off:
                 warnings.warn(
                     f"The multi-level model's own normalization is off by {residual:.3g} "
                     f"nats at sigma={self.sigma_:.4g} (the {estimate.method!r} estimate of "

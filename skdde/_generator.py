@@ -30,6 +30,8 @@ from ._base import (
 )
 from ._data import moments
 from ._density import N_NORMALIZER_BATCHES, DDEDensity, _evenly
+from ._density_levels import LEVEL_FLOOR_SHARE, LEVEL_TIME_WEIGHT, LEVEL_TOP_FACTOR
+from ._levels import DualScoreObjective, InUnits, LevelGeneratorObjective
 from ._nets import (
     ACTIVATIONS,
     GENERATOR_ACTIVATIONS,
@@ -53,6 +55,12 @@ N_MONITOR_SAMPLES = 8192
 GENERATE_CHUNK = 65536
 #: Generated rows the mixture proposal of s_q's final normalizer is fitted on.
 N_PROPOSAL_ROWS = 20_000
+#: levels="all": the generator's levels run from sigma_^2 up to the data's largest
+#: variance (above it s_q's base, the data's Gaussian, leaves it no room: c(t) -> 0),
+#: a share of each batch at sigma_ itself, each row weighted (t / sigma_^2)^power
+#: so that the score differences, which grow as 1/t, weigh alike at every level.
+GENERATOR_LEVEL_POWER = 1.0
+GENERATOR_FLOOR_SHARE = 0.25
 #: output_activation="sigmoid": data are clipped to [EPS, 1 - EPS] for the logit
 #: moments that place the fresh generator.
 SIGMOID_EPS = 1e-3
@@ -72,7 +80,15 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
     :meth:`sample` draws from the sharp data density, one forward pass per batch,
     no Markov chain.
 
-    When the data DDE was annealed from a larger sigma (the default), the
+    By default both DDEs are multi-level models (``levels="all"``): one network
+    for ``log p_t`` at every noise level ``t = sigma^2`` from ``sigma_`` up, and
+    the generator descends the reverse KL integrated over those levels. At the
+    large levels the modes of ``p_t`` overlap, so every generated point is
+    pulled toward every mode; at ``sigma_`` the samples sharpen. On
+    scikit-learn's digits this is what keeps every class
+    (``benchmarks/generator_levels.py``).
+
+    With ``levels="single"`` and a data DDE annealed from a larger sigma, the
     generator first follows its snapshots down the same noise levels over
     ``annealing_fraction`` of the steps: at large sigma the modes of ``p~``
     overlap and the generator shares mass between them freely, which at small
@@ -119,7 +135,19 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
         Schedule of both learning rates over the ``max_iter`` steps.
     annealing_fraction : float, default=0.5
         Fraction of the steps spent on the data DDE's annealing levels above
-        ``sigma_``, when it has them.
+        ``sigma_``, when it has them (``levels="single"`` only).
+    levels : {"single", "all"} or None, default=None
+        ``None`` takes the given ``density``'s ``levels``, and ``"all"`` when
+        ``density`` is None. ``"single"`` is Algorithm 1: both DDEs at one noise level (annealed, as
+        above). ``"all"`` trains against a multi-level data DDE
+        (``DDEDensity(levels="all")``) and makes ``s_q`` one too, trained on the
+        generated points by the same dual score matching; each generator step
+        descends ``E_t[w(t) (f_q(g(z) + sqrt(t) eps, t) - f_p(g(z) + sqrt(t) eps,
+        t))]`` with ``sigma_^2 <= t <=`` the data's largest variance, ``log t``
+        uniform and a quarter of each batch at ``sigma_``, ``w(t) = t /
+        sigma_^2``: the reverse KL integrated over the levels, as in
+        Diff-Instruct and DMD. The large levels give every generated point a
+        pull toward every mode (``benchmarks/generator_levels.py``).
     density : DDEDensity or None, default=None
         The data DDE ``s_p``. ``None`` fits a ``DDEDensity`` with the parameters
         above; an unfitted one is cloned and fitted; a fitted one is copied and
@@ -151,7 +179,11 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
     generator_ : torch.nn.Module
         The generator ``g``.
     sigma_ : float
-        Noise standard deviation of both DDEs.
+        Noise standard deviation of both DDEs (the lowest level with
+        ``levels_="all"``).
+    levels_ : {"single", "all"}
+        The levels trained on (see ``levels``); ``"single"`` after
+        :meth:`fit_log_density`.
     latent_dim_ : int
         Dimension of ``z``.
     n_features_in_ : int
@@ -231,6 +263,7 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
         "dde_learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "learning_rate": [StrOptions({"cosine", "constant"})],
         "annealing_fraction": [Interval(Real, 0, 1, closed="left")],
+        "levels": [StrOptions({"single", "all"}), None],
         "density": [DDEDensity, None],
         "n_importance_samples": [Interval(Integral, 16, None, closed="left")],
         "warm_start": ["boolean"],
@@ -257,6 +290,7 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
         dde_learning_rate_init=1e-3,
         learning_rate="cosine",
         annealing_fraction=0.5,
+        levels=None,
         density=None,
         n_importance_samples=65536,
         warm_start=False,
@@ -278,6 +312,7 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
         self.dde_learning_rate_init = dde_learning_rate_init
         self.learning_rate = learning_rate
         self.annealing_fraction = annealing_fraction
+        self.levels = levels
         self.density = density
         self.n_importance_samples = n_importance_samples
         self.warm_start = warm_start
@@ -313,6 +348,7 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
         rng = getattr(self, "_fit_rng", None) if warm else None
         rng = check_random_state(self.random_state) if rng is None else rng
         if not warm:
+            self.levels_ = self.levels or getattr(self.density, "levels", "all")
             self.density_ = self._fit_density(X, rng)
             self.sigma_ = self.density_.sigma_
             self.device_ = self.density_.device_
@@ -325,11 +361,19 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
             self._initialize(X, loc, scale, rng)
         torch_rng = make_generator(rng, self.device_)
         density = self.density_
+        if self.levels_ == "all":
+            target = copy.deepcopy(density.module_).requires_grad_(False)
+            log_target = InUnits(target, self._loc_tensor(density), density._scale)
+            top = math.sqrt(density.module_.t_max * density._scale**2 / LEVEL_TOP_FACTOR)
+            sigmas = [top] * self.max_iter  # the step's top level, for the objective
+            log_z = density.log_normalizer_
+            self._train(log_target, sigmas, None, lambda sigma: log_z, rng, torch_rng)
+            self._fit_rng = rng
+            return self
         levels = getattr(density, "_level_states", None) or {}
         target = copy.deepcopy(density.module_).requires_grad_(False)
         final = {k: v.clone() for k, v in density.module_.state_dict().items()}
-        mean = torch.as_tensor(density._mean, dtype=torch.float32, device=self.device_)
-        log_target = Shifted(target, mean)
+        log_target = Shifted(target, self._loc_tensor(density))
 
         def on_sigma(sigma):
             target.load_state_dict(levels.get(sigma, final))
@@ -367,7 +411,9 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
         its *smoothed* output ``q~ = q * N(0, sigma^2 I)`` matches ``p``. With sigma
         small against the target's features, :meth:`sample` draws from ``p`` up to
         that blur; add ``N(0, sigma^2 I)`` noise to the samples for draws of ``q~``
-        itself. There is no annealing (a callable has no smoothed versions).
+        itself. There is no annealing and, whatever ``levels`` is, only the one
+        level: a callable has no smoothed versions, and ``generated_density_`` is
+        a single-level DDE.
 
         Parameters
         ----------
@@ -418,10 +464,10 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
         self.n_features_in_ = int(n_features)
         if hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
-        self.density_ = None
+        self.density_, self.levels_ = None, "single"
         self.sigma_ = 0.1 if self.sigma is None else float(self.sigma)
         self.device_ = resolve_device(self.device)
-        self._initialize(None, loc, np.diag(spread), rng)
+        self._initialize(None, loc, np.diag(spread), rng, levels="single")
         probe = self._generate(self._codes(8, make_generator(rng, self.device_)))
         values = log_prob(probe)
         if not (isinstance(values, torch.Tensor) and values.shape == (8,)):
@@ -444,10 +490,10 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
                 f"{given.noise_covariance!r}: the generated density is smoothed by the "
                 "same noise, which is not yet supported for a data-shaped one."
             )
-        if given is not None and given.levels != "single":
+        if given is not None and self.levels not in (None, given.levels):
             raise ValueError(
-                f"DDEGenerator needs a density with levels='single', got {given.levels!r}: "
-                "training a generator against the multi-level model is not supported yet."
+                f"levels={self.levels!r} needs a density with levels={self.levels!r}, got "
+                f"one with levels={given.levels!r}; pass levels=None to use the density's."
             )
         if given is not None and hasattr(given, "module_"):
             if self.sigma is not None and self.sigma not in (given.sigma, given.sigma_):
@@ -465,6 +511,7 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
             given = DDEDensity(
                 hidden_layer_sizes=self.dde_hidden_layer_sizes,
                 activation=self.dde_activation,
+                levels=self.levels_,
                 verbose=self.verbose,
                 device=self.device,
             )
@@ -475,9 +522,9 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
             density.set_params(random_state=rng.randint(np.iinfo(np.int32).max))
         return density.fit(X)
 
-    def _initialize(self, X, loc, scale, rng):
-        """Fresh generator and ``s_q``; ``X`` (data) or the fresh generator's output
-        places ``s_q``'s Gaussian base."""
+    def _initialize(self, X, loc, scale, rng, levels=None):
+        """Fresh generator and ``s_q`` (over ``levels``, default ``levels_``);
+        ``X`` (data) or the fresh generator's output places ``s_q``'s Gaussian base."""
         n_features = self.n_features_in_
         self.latent_dim_ = n_features if self.latent_dim is None else self.latent_dim
         seed = int(rng.randint(np.iinfo(np.int32).max))
@@ -501,6 +548,7 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
         model = DDEDensity(
             hidden_layer_sizes=self.dde_hidden_layer_sizes,
             activation=self.dde_activation,
+            levels=self.levels_ if levels is None else levels,
             n_importance_samples=self.n_importance_samples,
             device=self.device_,
         )
@@ -528,15 +576,39 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
         """Run the loop; record the curves; normalize ``s_q`` on a proposal fitted
         to the generated data."""
         model = self.generated_density_
-        mean = torch.as_tensor(model._mean, dtype=torch.float32, device=self.device_)
-        log_model = Shifted(model.module_, mean)
+        mean = self._loc_tensor(model)
+        over_levels = model.levels == "all"
+        if over_levels:
+            log_model = InUnits(model.module_, mean, model._scale)
+            energy = model.module_
+            dual = DualScoreObjective(
+                energy.t_min,
+                energy.t_max,
+                LEVEL_FLOOR_SHARE,
+                torch_rng,
+                time_weight=LEVEL_TIME_WEIGHT / self.n_features_in_,
+            )
+            objectives = dict(
+                model_loss=lambda model, x, eps, sigma: model.loss(dual, x, eps),
+                objective=LevelGeneratorObjective(
+                    self.sigma_**2,
+                    GENERATOR_FLOOR_SHARE,
+                    GENERATOR_LEVEL_POWER,
+                    torch_rng,
+                ),
+            )
+        else:
+            log_model, objectives = Shifted(model.module_, mean), {}
+        whitening = torch.as_tensor(model._whitening, dtype=torch.float32, device=self.device_)
         proposals = model._proposal_cache()  # one mixture per noise level, not per check
 
         def monitor(sigma):
-            """KL(q~ || p~) at ``sigma``: both DDEs normalized by importance sampling."""
+            """KL(q~ || p~) at ``sigma`` (at ``sigma_`` over levels, where ``sigma`` is
+            the step's top): both DDEs normalized by importance sampling."""
+            sigma = self.sigma_ if over_levels else sigma
             x = self._generate(self._codes(N_MONITOR_SAMPLES, torch_rng))
             x = x + sigma * torch.randn(x.shape, generator=torch_rng, device=x.device)
-            u = (x - mean) @ model.module_.whitening.T
+            u = (x - mean) @ whitening.T
             d = u.shape[1]
             cov = 1.1 * torch.cov(u.T, correction=0).reshape(d, d)  # widened a little
             tril = torch.linalg.cholesky(cov + 1e-6 * torch.eye(d, device=u.device))
@@ -573,9 +645,11 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
             monitor=monitor,
             verbose=self.verbose,
             result=self._train_result,
+            **objectives,
         )
         self._train_result = result
-        model._set_sigma(self.sigma_)
+        if not over_levels:
+            model._set_sigma(self.sigma_)
         self.n_iter_ = result.n_iter
         self.loss_curve_ = result.loss_curve
         self.dde_loss_curve_ = result.model_loss_curve
@@ -587,7 +661,11 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
         generated = self._generate(self._codes(N_PROPOSAL_ROWS, torch_rng))
         generated = generated.double().cpu().numpy()
         model._set_mixture(generated, np.ones(len(generated)), rng)
-        model._store_normalizer(model._estimate("auto", self.n_importance_samples, torch_rng))
+        estimate = model._estimate("auto", self.n_importance_samples, torch_rng)
+        model._store_normalizer(estimate, warn_residual=False)  # s_q is not the user's fit
+
+    def _loc_tensor(self, density):
+        return torch.as_tensor(density._mean, dtype=torch.float32, device=self.device_)
 
     def _codes(self, n, generator):
         return torch.randn(n, self.latent_dim_, generator=generator, device=self.device_)

@@ -19,7 +19,7 @@ import math
 import torch
 from torch import nn
 
-from ._loss import dual_score_loss
+from ._loss import dual_score_loss, level_generator_loss
 from ._nets import input_gradient
 
 #: Sine and cosine pairs of ``log t`` fed to the network (plus ``log t`` itself).
@@ -176,3 +176,42 @@ class DualScoreObjective:
             x.shape[0], self.t_low, self.t_max, self.floor_share, self.generator, x.device
         )
         return dual_score_loss(energy, x, eps, t, weight, self.time_weight, create_graph)
+
+
+class InUnits(nn.Module):
+    """A :class:`LevelEnergy` on raw points and absolute levels (the variance of the
+    noise in the units of the points): ``f((x - loc) / scale, t / scale^2)``, at its
+    current level when ``t`` is None. Its parameters are the energy's."""
+
+    def __init__(self, energy, loc, scale):
+        super().__init__()
+        self.energy, self.scale = energy, float(scale)
+        self.register_buffer("loc", loc)
+
+    def forward(self, x, t=None):
+        t = None if t is None else t / self.scale**2
+        return self.energy((x - self.loc) / self.scale, t)
+
+    def loss(self, objective, x, eps, sigma=None):
+        """``objective`` (e.g. :class:`DualScoreObjective`) on raw points ``x``."""
+        return objective(self.energy, (x - self.loc) / self.scale, eps, sigma)
+
+
+class LevelGeneratorObjective:
+    """The generator's step over levels: :func:`level_generator_loss` at levels drawn
+    by :func:`sample_levels` from ``t_low`` up to the step's top level (absolute),
+    each row weighted ``(t / t_low) ** power``.
+
+    Called as the generator's trainer calls :func:`skdde._loss.generator_loss`;
+    its ``sigma`` argument is the square root of the step's top level.
+    """
+
+    def __init__(self, t_low, floor_share, power, generator):
+        self.t_low, self.floor_share = t_low, floor_share
+        self.power, self.generator = power, generator
+
+    def __call__(self, model, target, x, eps, sigma):
+        t = sample_levels(
+            x.shape[0], self.t_low, sigma**2, self.floor_share, self.generator, x.device
+        )
+        return level_generator_loss(model, target, x, eps, t, (t / self.t_low) ** self.power)

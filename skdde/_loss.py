@@ -1,6 +1,6 @@
 """The DDE paper's two objectives, the denoising density estimation loss (Eq. 5)
 and the generator's reverse-KL step (Algorithm 1), and dual score matching of an
-energy over noise levels.
+energy over noise levels with the generator's step over those levels.
 
 Written in its dimensionless form: with ``eta = sigma * eps``, ``eps ~ N(0, I)``::
 
@@ -86,6 +86,21 @@ def generator_loss(model, target, x, eps, sigma):
     """
     y = x + sigma * eps
     return (model(y) - target(y)).mean()
+
+
+def level_generator_loss(model, target, x, eps, t, weight=None):
+    """The generator's objective over noise levels: the weighted mean over rows of
+    ``f_q(x + sqrt(t) * eps, t) - f_p(x + sqrt(t) * eps, t)``.
+
+    As :func:`generator_loss`, one noise draw for both energies, each row at its
+    own level ``t`` (a variance, in the units of ``x`` squared); ``model`` and
+    ``target`` map ``(points, levels)`` to energies. Its gradient is that of
+    ``E_t[w(t) KL(q_t || p_t)]`` (Diff-Instruct, Luo et al. 2023; DMD, Yin et al.
+    2024), the reverse KL of Algorithm 1 integrated over levels with weights
+    ``weight``.
+    """
+    y = x + torch.sqrt(t)[:, None] * eps
+    return _mean(model(y, t) - target(y, t), weight)
 
 
 def dual_score_loss(energy, x, eps, t, weight=None, time_weight=1.0, create_graph=True):

@@ -9,6 +9,10 @@ modes of ``p~`` overlap and mass moves between them freely; at the final sigma,
 far-apart modes exchange mass only through samples crossing near-empty gaps,
 which the reverse KL does very slowly (``benchmarks/generator.py``).
 
+Over noise levels (``levels="all"``) the caller passes the two losses instead:
+dual score matching for ``s_q`` and the reverse KL integrated over levels for
+the generator; the loop, its checks and its rollbacks are the same.
+
 Losses stay on the device between checkpoints; every ``check_interval`` steps
 they are checked (non-finite values, or the model's loss exploding), a good state
 is kept, and divergence rolls both networks back to the last good state at half
@@ -81,6 +85,8 @@ def train_generator(
     monitor=None,
     verbose=0,
     result=None,
+    model_loss=denoising_loss,
+    objective=generator_loss,
 ):
     """Train ``generator`` against ``target``, one generator step per entry of ``sigmas``.
 
@@ -108,6 +114,13 @@ def train_generator(
         the divergence (NaN when it cannot be trusted), recorded with the step.
     result : GeneratorTrainResult, default=None
         A previous result to extend (warm start).
+    model_loss : callable, default=denoising_loss
+        ``model_loss(model, x, eps, sigma)``: the loss ``model`` is trained on over
+        generated points ``x`` (e.g. dual score matching over levels, through
+        :meth:`skdde._levels.InUnits.loss`).
+    objective : callable, default=generator_loss
+        ``objective(model, target, x, eps, sigma)``: the generator's loss (e.g.
+        :class:`skdde._levels.LevelGeneratorObjective`, over levels).
     """
     result = GeneratorTrainResult() if result is None else result
     result.interrupted = False
@@ -130,7 +143,7 @@ def train_generator(
     def model_step(opt, sigma):
         with torch.no_grad():
             x = generator(codes())
-        loss = denoising_loss(model, x, noise(x), sigma)
+        loss = model_loss(model, x, noise(x), sigma)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -138,7 +151,7 @@ def train_generator(
 
     def generator_step(opt, sigma):
         x = generator(codes())
-        loss = generator_loss(model, target, x, noise(x), sigma)
+        loss = objective(model, target, x, noise(x), sigma)
         # gradients for the generator only: the energies' weights are not trained here
         for p, g in zip(g_params, torch.autograd.grad(loss, g_params)):
             p.grad = g

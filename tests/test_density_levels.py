@@ -109,8 +109,9 @@ def test_auto_runs_the_ladder_only_when_importance_sampling_fails(fitted, monkey
     assert est.estimate_log_normalizer(n_samples=4096, random_state=0).method != "ladder"
     assert "ladder" not in calls and "ais" not in calls
     calls.clear()
+    failing = ("gaussian", "mixture")
     monkeypatch.setattr(type(est), "_estimate",
-                        lambda self, m, *a, **k: spy(self, m, *a, failing=("gaussian", "mixture"), **k))
+                        lambda self, m, *a, **k: spy(self, m, *a, failing=failing, **k))
     assert est.estimate_log_normalizer(n_samples=4096, random_state=0).method == "ladder"
     assert calls[-1] == "ladder" and "ais" not in calls
 

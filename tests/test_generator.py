@@ -55,13 +55,16 @@ def test_eight_gaussians_all_modes_covered_evenly_and_sharply():
     assert near >= 0.8
 
 
-def test_eight_gaussians_short_run_reaches_every_mode():
-    # a tenth of the default budget: every mode is reached and most samples
-    # sit on one; the slow test above holds the full criteria
+@pytest.mark.parametrize("levels, n_steps", [("single", 600), ("all", 1200)])
+def test_eight_gaussians_short_run_reaches_every_mode(levels, n_steps):
+    # a fraction of the default budget: every mode is reached and most samples
+    # sit on one; the slow test above holds the full criteria. Over levels most
+    # of the gradient's weight is at the large levels, which share the modes
+    # out, so the samples sharpen in more steps (0.45 near a mode after 600)
     truth = eight_gaussians()
     X = truth.sample(2000, random_state=0)
-    density = DDEDensity(sigma=0.1, max_iter=60, random_state=0)
-    gen = _quiet(DDEGenerator(density=density, max_iter=600, random_state=0).fit, X)
+    density = DDEDensity(sigma=0.1, levels=levels, max_iter=60, random_state=0)
+    gen = _quiet(DDEGenerator(density=density, max_iter=n_steps, random_state=0).fit, X)
     freq, near = _mode_stats(gen.sample(20000, random_state=1), truth.means, 3 * 0.1)
     assert freq.min() > 0.25 / 8, freq
     assert near >= 0.5
@@ -287,3 +290,62 @@ def test_the_density_keeps_annealing_levels_the_generator_follows(moons):
     assert len(sigmas) == 2000 and sigmas[-1000:] == [density.sigma_] * 1000
     assert sorted(set(sigmas[:1000]), reverse=True) == levels
     assert pickle.loads(pickle.dumps(density))._level_states.keys() == density._level_states.keys()
+
+
+# --- levels="all": the reverse KL over every noise level -------------------------
+
+@pytest.fixture(scope="module")
+def fitted_levels(moons):
+    density = DDEDensity(sigma=0.2, levels="all", random_state=0, **DENSITY)
+    gen = DDEGenerator(density=density, levels="all", random_state=0, **SMALL)
+    return _quiet(gen.fit, moons)
+
+
+def test_levels_generator_tracks_both_multi_level_models(fitted_levels, moons):
+    gen = fitted_levels
+    assert gen.density_.levels == gen.generated_density_.levels == "all"
+    assert gen.n_iter_ == len(gen.loss_curve_) == len(gen.dde_loss_curve_) == 60
+    assert np.isfinite(gen.loss_curve_).all() and np.isfinite(gen.dde_loss_curve_).all()
+    assert np.isfinite(gen.divergence_curve_).any()
+    scores = gen.score_samples(moons)
+    assert np.isfinite(scores).all()
+    np.testing.assert_array_equal(scores, gen.generated_density_.score_samples(moons))
+
+
+def test_levels_generator_is_seeded_and_pickles(fitted_levels, moons):
+    density = DDEDensity(sigma=0.2, levels="all", random_state=0, **DENSITY)
+    again = _quiet(
+        DDEGenerator(density=density, levels="all", random_state=0, **SMALL).fit, moons
+    )
+    ref = fitted_levels.sample(30, random_state=0)
+    np.testing.assert_array_equal(again.sample(30, random_state=0), ref)
+    loaded = pickle.loads(pickle.dumps(fitted_levels))
+    np.testing.assert_array_equal(loaded.sample(30, random_state=0), ref)
+    np.testing.assert_array_equal(loaded.score_samples(moons), fitted_levels.score_samples(moons))
+
+
+def test_levels_must_match_the_given_density(moons):
+    with pytest.raises(ValueError, match="levels='all' needs a density with levels='all'"):
+        DDEGenerator(density=DDEDensity(max_iter=2), levels="all", max_iter=2).fit(moons)
+    with pytest.raises(ValueError, match="levels='single' needs a density with"):
+        DDEGenerator(density=DDEDensity(levels="all", max_iter=2), levels="single",
+                     max_iter=2).fit(moons)
+    # None follows a given density, and is "all" without one
+    small = dict(SMALL, max_iter=2)
+    gen = _quiet(DDEGenerator(density=DDEDensity(**DENSITY), **small).fit, moons)
+    assert gen.levels is None and gen.levels_ == gen.density_.levels == "single"
+    gen = _quiet(DDEGenerator(**small).fit, moons[:100])  # few rows: a short default fit
+    assert gen.levels_ == gen.density_.levels == gen.generated_density_.levels == "all"
+
+
+def test_fit_log_density_stays_at_one_level(moons):
+    gen = DDEGenerator(sigma=0.1, levels="all", random_state=0, **dict(SMALL, max_iter=5))
+    gen = _quiet(gen.fit_log_density, lambda x: -0.5 * x.square().sum(-1), 2)
+    assert gen.generated_density_.levels == "single" and gen.density_ is None
+
+
+def test_levels_generator_divergence_is_reported(moons):
+    density = _quiet(DDEDensity(sigma=0.2, levels="all", random_state=0, **DENSITY).fit, moons)
+    with pytest.raises(FloatingPointError, match="diverged"):
+        _quiet(DDEGenerator(density=density, levels="all", dde_learning_rate_init=1e6,
+                            random_state=0, **SMALL).fit, moons)

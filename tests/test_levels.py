@@ -5,7 +5,9 @@ import torch
 
 from skdde._levels import (
     DualScoreObjective,
+    InUnits,
     LevelEnergy,
+    LevelGeneratorObjective,
     level_features,
     level_ladder,
     sample_levels,
@@ -135,3 +137,38 @@ def test_objective_trains_a_level_energy():
     assert loss.item() > 0 and energy.net.out.weight.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="likelihood term"):
         objective(energy, x, torch.randn(x.shape, generator=g), None, return_energy=True)
+
+
+def test_in_units_is_the_energy_on_raw_points_and_absolute_levels():
+    energy, _, _ = _energy()
+    loc, scale = torch.tensor([1.0, -2.0]), 3.0
+    raw = InUnits(energy, loc, scale)
+    x, t = torch.randn(5, 2), torch.rand(5) + 0.1
+    torch.testing.assert_close(raw(x, t), energy((x - loc) / scale, t / scale**2))
+    energy.set_level(0.3)
+    torch.testing.assert_close(raw(x), energy((x - loc) / scale))
+    g = torch.Generator().manual_seed(0)
+    eps = torch.randn(x.shape)
+    objective = DualScoreObjective(1e-2, 4.0, 0.0, g)
+    expected = DualScoreObjective(1e-2, 4.0, 0.0, torch.Generator().manual_seed(0))(
+        energy, (x - loc) / scale, eps, None
+    )
+    torch.testing.assert_close(raw.loss(objective, x, eps), expected)
+
+
+def test_the_generators_levels_span_their_range_and_weigh_by_level():
+    seen = {}
+
+    def model(y, t):
+        seen["t"] = t
+        return y.sum(-1) * t  # rows differ only by level
+
+    g = torch.Generator().manual_seed(0)
+    objective = LevelGeneratorObjective(0.01, 0.25, 1.0, g)
+    x = torch.ones(20_000, 1)
+    loss = objective(model, lambda y, t: torch.zeros_like(t), x, torch.zeros_like(x), 1.0)
+    t = seen["t"]
+    assert t.min() == pytest.approx(0.01) and 0.9 < t.max() <= 1.0
+    assert 0.23 < (t == 0.01).float().mean() < 0.27
+    # the weighted mean of t with weights t / t_low is E[t^2] / E[t]
+    assert float(loss) == pytest.approx(float((t**2).mean() / t.mean()), rel=1e-4)

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from skdde._loss import denoising_loss, generator_loss, likelihood_loss
+from skdde._loss import denoising_loss, generator_loss, level_generator_loss, likelihood_loss
 
 
 def _gaussian_energy(var):
@@ -99,6 +99,33 @@ def test_generator_loss_gradient_is_the_reverse_kl_gradient():
     (grad,) = torch.autograd.grad(loss, m)
     assert float(grad) == pytest.approx(m.item() / v, rel=0.02)
     assert float(generator_loss(target, target, z + m, eps, sigma).detach()) == 0.0
+
+
+def test_level_generator_loss_gradient_is_the_weighted_reverse_kl_gradient():
+    # q = N(m, 1), p = N(0, 1) at level t: d/dm KL(q_t || p_t) = m / (1 + t); rows at
+    # two levels with weights w give the weighted mean of the two gradients
+    m = torch.tensor(1.5, requires_grad=True)
+
+    def model(y, t):
+        return -0.5 * (y[:, 0] - m.detach()) ** 2 / (1 + t)
+
+    def target(y, t):
+        return -0.5 * y[:, 0] ** 2 / (1 + t)
+
+    g = torch.Generator().manual_seed(0)
+    n = 200_000
+    z, eps = torch.randn(n, 1, generator=g), torch.randn(n, 1, generator=g)
+    t = torch.where(torch.arange(n) % 2 == 0, 0.25, 3.0)
+    w = torch.where(t == 0.25, 1.0, 3.0)
+    (grad,) = torch.autograd.grad(level_generator_loss(model, target, z + m, eps, t, w), m)
+    expected = m.item() * (1 / 1.25 + 3 / 4.0) / 4
+    assert float(grad) == pytest.approx(expected, rel=0.02)
+    # one level, unit weights: the single-level objective of Algorithm 1
+    t = torch.full((n,), 0.25)
+    with torch.no_grad():
+        one = level_generator_loss(model, target, z + m, eps, t)
+        paper = generator_loss(lambda y: model(y, 0.25), lambda y: target(y, 0.25), z + m, eps, 0.5)
+    assert float(one) == pytest.approx(float(paper), rel=1e-5)
 
 
 def test_a_batch_of_zero_weights_contributes_nothing():

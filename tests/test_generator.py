@@ -312,6 +312,16 @@ def test_levels_generator_tracks_both_multi_level_models(fitted_levels, moons):
     np.testing.assert_array_equal(scores, gen.generated_density_.score_samples(moons))
 
 
+def test_levels_generator_samples_in_one_forward_pass(fitted_levels):
+    calls = []
+    hook = fitted_levels.generator_.register_forward_hook(lambda *args: calls.append(1))
+    try:
+        samples = fitted_levels.sample(5000, random_state=0)
+    finally:
+        hook.remove()
+    assert len(calls) == 1 and samples.shape == (5000, 2)
+
+
 def test_levels_generator_is_seeded_and_pickles(fitted_levels, moons):
     density = DDEDensity(sigma=0.2, levels="all", random_state=0, **DENSITY)
     again = _quiet(

@@ -38,9 +38,14 @@ def make_levels(**kw):
     return make_density(levels="all", **kw)
 
 
+def make_levels_generator(**kw):
+    return make_generator(levels="all", **kw)
+
+
 ESTIMATORS = [pytest.param(make_density, id="density"),
               pytest.param(make_levels, id="levels"),
-              pytest.param(make_generator, id="generator")]
+              pytest.param(make_generator, id="generator"),
+              pytest.param(make_levels_generator, id="levels-generator")]
 
 
 def _quiet(fn, *args, **kw):

@@ -9,7 +9,7 @@ import pytest
 import torch
 from sklearn.base import clone
 
-from skdde import DDEDensity, DDEGenerator
+from skdde import DDEDensity
 from skdde.datasets import eight_gaussians, make_moons
 
 SMALL = dict(levels="all", hidden_layer_sizes=(64, 64), n_importance_samples=65536,
@@ -189,12 +189,6 @@ def test_levels_outside_the_trained_range_are_refused(fitted):
     for sigma in (0.05, 100.0, -1.0, "0.2"):
         with pytest.raises(ValueError, match="level of the fitted model"):
             fitted.score_samples_at([[0.0, 0.0]], sigma)
-
-
-def test_generator_refuses_a_multilevel_density(moons):
-    density = DDEDensity(sigma=0.2, max_iter=2, **SMALL)
-    with pytest.raises(ValueError, match="levels='single'"):
-        DDEGenerator(density=density, max_iter=2, device="cpu").fit(moons)
 
 
 def test_warm_start_continues_and_refuses_a_changed_levels(moons):

@@ -182,7 +182,7 @@ class DDEDensity(MultiLevelMixin, TorchStateMixin, DensityMixin, BaseEstimator):
         another level and :meth:`flow_score_samples` the probability-flow ODE's
         exactly normalized likelihood. A custom ``network`` is called with
         ``n_features + 9`` inputs: the whitened point, then features of the
-        level. :class:`DDEGenerator` needs ``"single"``. The default stays
+        level. :class:`DDEGenerator` trains over the same levels. The default stays
         ``"single"`` until the comparison of ``benchmarks/compare.py`` says
         otherwise (see the user guide).
     hidden_layer_sizes : tuple of int, default=(128, 128, 128)

@@ -561,7 +561,9 @@ class DDEDensity(MultiLevelMixin, TorchStateMixin, DensityMixin, BaseEstimator):
             The fitted estimator.
         """
         warm = self.warm_start and hasattr(self, "module_")
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=not warm)
+        X = validate_data(
+            self, X, dtype=[np.float64, np.float32], order="C", reset=not warm
+        )
         sample_weight = _check_sample_weight(
             sample_weight, X, dtype=np.float64, ensure_non_negative=True
         )
@@ -1123,7 +1125,7 @@ class DDEDensity(MultiLevelMixin, TorchStateMixin, DensityMixin, BaseEstimator):
 
     def _noise_units_tensor(self, X):
         """Validated ``X``, centred in the units the model is fitted in."""
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], order="C", reset=False)
         return self._tensor(self._to_noise_units(X))
 
     def score_samples(self, X):
@@ -1140,7 +1142,7 @@ class DDEDensity(MultiLevelMixin, TorchStateMixin, DensityMixin, BaseEstimator):
             ``s(x) - log_normalizer_``, in the units of ``X``.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], order="C", reset=False)
         out = np.empty(X.shape[0])
         for start in range(0, X.shape[0], SCORE_CHUNK):
             chunk = self._tensor(self._to_noise_units(X[start : start + SCORE_CHUNK]))

@@ -337,7 +337,9 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
             The fitted estimator.
         """
         warm = self.warm_start and getattr(self, "density_", None) is not None
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=not warm)
+        X = validate_data(
+            self, X, dtype=[np.float64, np.float32], order="C", reset=not warm
+        )
         if self.output_activation == "sigmoid" and (X.min() < 0 or X.max() > 1):
             raise ValueError(
                 "output_activation='sigmoid' generates values in [0, 1], but X has "
@@ -363,8 +365,9 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
         density = self.density_
         if self.levels_ == "all":
             target = copy.deepcopy(density.module_).requires_grad_(False)
-            log_target = InUnits(target, self._loc_tensor(density), density._scale)
-            top = math.sqrt(density.module_.t_max * density._scale**2 / LEVEL_TOP_FACTOR)
+            unit = density._scale
+            log_target = InUnits(target, self._loc_tensor(density), unit, unit)
+            top = math.sqrt(density.module_.t_max / LEVEL_TOP_FACTOR) * unit
             sigmas = [top] * self.max_iter  # the step's top level, for the objective
             log_z = density.log_normalizer_
             self._train(log_target, sigmas, None, lambda sigma: log_z, rng, torch_rng)
@@ -579,7 +582,8 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
         mean = self._loc_tensor(model)
         over_levels = model.levels == "all"
         if over_levels:
-            log_model = InUnits(model.module_, mean, model._scale)
+            unit = self.density_._scale  # levels in the data DDE's units, as its target's
+            log_model = InUnits(model.module_, mean, model._scale, unit)
             energy = model.module_
             dual = DualScoreObjective(
                 energy.t_min,
@@ -595,6 +599,7 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
                     GENERATOR_FLOOR_SHARE,
                     GENERATOR_LEVEL_POWER,
                     torch_rng,
+                    unit,
                 ),
             )
         else:

@@ -179,17 +179,19 @@ class DualScoreObjective:
 
 
 class InUnits(nn.Module):
-    """A :class:`LevelEnergy` on raw points and absolute levels (the variance of the
-    noise in the units of the points): ``f((x - loc) / scale, t / scale^2)``, at its
-    current level when ``t`` is None. Its parameters are the energy's."""
+    """A :class:`LevelEnergy` on raw points, with levels in units of ``level_unit ** 2``
+    (the variance of the noise in the units of the points when ``level_unit`` is 1):
+    ``f((x - loc) / scale, t * (level_unit / scale) ** 2)``, at its current level when
+    ``t`` is None. Its parameters are the energy's."""
 
-    def __init__(self, energy, loc, scale):
+    def __init__(self, energy, loc, scale, level_unit=1.0):
         super().__init__()
         self.energy, self.scale = energy, float(scale)
+        self.level_factor = (float(level_unit) / self.scale) ** 2
         self.register_buffer("loc", loc)
 
     def forward(self, x, t=None):
-        t = None if t is None else t / self.scale**2
+        t = None if t is None else t * self.level_factor
         return self.energy((x - self.loc) / self.scale, t)
 
     def loss(self, objective, x, eps, sigma=None):
@@ -200,18 +202,20 @@ class InUnits(nn.Module):
 class LevelGeneratorObjective:
     """The generator's step over levels: :func:`level_generator_loss` at levels drawn
     by :func:`sample_levels` from ``t_low`` up to the step's top level (absolute),
-    each row weighted ``(t / t_low) ** power``.
+    each row weighted ``(t / t_low) ** power``. The energies are called with levels
+    in units of ``unit ** 2`` (see :class:`InUnits`), so that any scale of the
+    points fits in float32.
 
     Called as the generator's trainer calls :func:`skdde._loss.generator_loss`;
     its ``sigma`` argument is the square root of the step's top level.
     """
 
-    def __init__(self, t_low, floor_share, power, generator):
+    def __init__(self, t_low, floor_share, power, generator, unit=1.0):
         self.t_low, self.floor_share = t_low, floor_share
-        self.power, self.generator = power, generator
+        self.power, self.generator, self.unit = power, generator, float(unit)
 
     def __call__(self, model, target, x, eps, sigma):
-        t = sample_levels(
-            x.shape[0], self.t_low, sigma**2, self.floor_share, self.generator, x.device
-        )
-        return level_generator_loss(model, target, x, eps, t, (t / self.t_low) ** self.power)
+        low, top = self.t_low / self.unit**2, (sigma / self.unit) ** 2
+        t = sample_levels(x.shape[0], low, top, self.floor_share, self.generator, x.device)
+        weight = (t / low) ** self.power
+        return level_generator_loss(model, target, x, eps, t, weight, self.unit)

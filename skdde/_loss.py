@@ -88,18 +88,19 @@ def generator_loss(model, target, x, eps, sigma):
     return (model(y) - target(y)).mean()
 
 
-def level_generator_loss(model, target, x, eps, t, weight=None):
+def level_generator_loss(model, target, x, eps, t, weight=None, unit=1.0):
     """The generator's objective over noise levels: the weighted mean over rows of
-    ``f_q(x + sqrt(t) * eps, t) - f_p(x + sqrt(t) * eps, t)``.
+    ``f_q(x + unit * sqrt(t) * eps, t) - f_p(x + unit * sqrt(t) * eps, t)``.
 
     As :func:`generator_loss`, one noise draw for both energies, each row at its
-    own level ``t`` (a variance, in the units of ``x`` squared); ``model`` and
+    own level ``t`` (a variance, in units of ``unit ** 2`` times those of ``x``
+    squared, so that levels stay within float32 at any scale of ``x``); ``model`` and
     ``target`` map ``(points, levels)`` to energies. Its gradient is that of
     ``E_t[w(t) KL(q_t || p_t)]`` (Diff-Instruct, Luo et al. 2023; DMD, Yin et al.
     2024), the reverse KL of Algorithm 1 integrated over levels with weights
     ``weight``.
     """
-    y = x + torch.sqrt(t)[:, None] * eps
+    y = x + unit * torch.sqrt(t)[:, None] * eps
     return _mean(model(y, t) - target(y, t), weight)
 
 

@@ -138,6 +138,13 @@ def test_rescaling_x_and_sigma_shifts_log_densities_by_the_jacobian(make, scale,
 
 
 @pytest.mark.parametrize("make", ESTIMATORS)
+def test_memory_layout_does_not_change_the_fit(make):
+    # column sums differ in the last bit between C and Fortran order
+    a = _quiet(make().fit, np.asfortranarray(_X)).score_samples(_X)
+    np.testing.assert_array_equal(a, _quiet(make().fit, _X).score_samples(_X))
+
+
+@pytest.mark.parametrize("make", ESTIMATORS)
 def test_dataframe_feature_names_are_kept_and_checked(make):
     pd = pytest.importorskip("pandas")
     df = pd.DataFrame(_X, columns=["a", "b"])

@@ -84,7 +84,7 @@ from skdde.datasets import (
 warnings.simplefilter("ignore")
 SIGMAS = (0.025, 0.05, 0.1, 0.2, 0.4)
 #: noise_covariance="data": sigma in units of the data's spread along each principal
-#: direction; 0.2 to 0.8 won on the validation splits of benchmarks/noise_covariance.py
+#: direction; 0.2 to 0.8 won on the validation splits of benchmarks/ablations/noise_covariance.py
 #: and 0.05 never did
 SIGMAS_DATA_NOISE = (0.1, 0.2, 0.4, 0.8)
 CALIBRATION_EPOCHS = (2, 12)

@@ -55,7 +55,7 @@ DEFENSIVE_WEIGHT = 0.1
 #: normalizer="ais": temperatures, and chains as a fraction of n_importance_samples
 #: (each chain costs one gradient per temperature). At equal cost, 1024 x n/64 beat
 #: 256 x n/16 on 13 targets with a trusted log Z: mean error 0.010 nats against
-#: 0.060, largest 0.047 against 0.305 (benchmarks/ais_schedule.py).
+#: 0.060, largest 0.047 against 0.305 (benchmarks/ablations/ais_schedule.py).
 AIS_TEMPERATURES = 1024
 AIS_CHAIN_FRACTION = 1 / 64
 #: sigma below this fraction of the data's spread is refused: the network's finest
@@ -139,7 +139,7 @@ class DDEDensity(MultiLevelMixin, TorchStateMixin, DensityMixin, BaseEstimator):
         ``GridSearchCV``. In 30 and more dimensions its stages at small sigma often
         cannot be normalized, and its choices on digits and Fashion-MNIST scored 5
         and 18 nats below a fixed sigma of 100 epochs
-        (``benchmarks/smoothing_floor.py --auto``): prefer a grid there. With
+        (``benchmarks/ablations/smoothing_floor.py --auto``): prefer a grid there. With
         ``levels="all"`` there is no path: see ``levels``.
     noise_covariance : {"isotropic", "data"}, default="isotropic"
         Shape of the smoothing noise. ``"isotropic"``: ``p~ = p * N(0, sigma^2 I)``,
@@ -151,7 +151,7 @@ class DDEDensity(MultiLevelMixin, TorchStateMixin, DensityMixin, BaseEstimator):
         act in units where the training data have identity covariance, so
         rescaling or shifting features changes the log-densities by the Jacobian
         alone. Where features are strongly correlated it smooths away far less
-        (``benchmarks/noise_covariance.py``); on standardized, uncorrelated
+        (``benchmarks/ablations/noise_covariance.py``); on standardized, uncorrelated
         features the two are the same model. :class:`DDEGenerator` needs
         ``"isotropic"``.
     levels : {"single", "all"}, default="single"
@@ -206,18 +206,18 @@ class DDEDensity(MultiLevelMixin, TorchStateMixin, DensityMixin, BaseEstimator):
         at sigma 0.05, 100 epochs gave validation log-likelihoods of -7.5 for two
         seeds against the default's -8.3 and -22.2; on digits and Fashion-MNIST,
         800 epochs gained 0.35 to 0.44 nats and 100 lost 3 to 9
-        (``benchmarks/epochs.py``).
+        (``benchmarks/ablations/epochs.py``).
     batch_size : int or "auto", default="auto"
         Mini-batch size; ``"auto"`` is ``n_train // 32`` clipped to [32, 512]: at
         least 32 steps per epoch on small data (batch 128 beat 512 on every data
-        set of ``benchmarks/defaults.py``, all under 5000 rows), and 512 rows per
+        set of ``benchmarks/ablations/defaults.py``, all under 5000 rows), and 512 rows per
         step on large data for throughput.
     learning_rate_init : float, default=1e-3
         Initial Adam learning rate. Worth searching with ``sigma`` on small data:
         on breast_cancer (365 rows, 30-D) at sigma 0.05, 3e-4 gave validation
         log-likelihoods of -6.0 and -6.5 for two seeds against the default's -8.3
         and -22.2, but it lost 3 to 6 nats on Fashion-MNIST and digits
-        (``benchmarks/optimizer.py``).
+        (``benchmarks/ablations/optimizer.py``).
     learning_rate : {"cosine", "step", "constant"}, default="cosine"
         Learning-rate schedule over ``max_iter`` epochs: cosine decay to zero,
         halving every quarter (the paper's), or constant.
@@ -226,7 +226,7 @@ class DDEDensity(MultiLevelMixin, TorchStateMixin, DensityMixin, BaseEstimator):
         regularizer for few rows in many dimensions, to tune with ``sigma``: on
         sklearn's digits (1,151 rows, 64-D) 0.1 gained up to 1.5 nats of held-out
         likelihood between fits whose log Z passed its checks, but it lost 2.9
-        on breast_cancer at sigma 0.05 (``benchmarks/weight_decay.py``).
+        on breast_cancer at sigma 0.05 (``benchmarks/ablations/weight_decay.py``).
     sigma_start : float, "auto" or None, default="auto"
         If larger than ``sigma_``, anneal as published: start at ``sigma_start``
         and divide by 1.1 at even intervals, reaching ``sigma_`` after
@@ -261,7 +261,7 @@ class DDEDensity(MultiLevelMixin, TorchStateMixin, DensityMixin, BaseEstimator):
         fixes what the denoising loss cannot see: how mass is shared between modes
         that are far apart relative to sigma. Steps whose importance batch has an
         effective sample size below 32 skip it. ``0`` trains on Eq. 5 alone. In
-        ``benchmarks/defaults.py`` the term helped on checkerboard and
+        ``benchmarks/ablations/defaults.py`` the term helped on checkerboard and
         breast_cancer and tied elsewhere; 1.0 tied with 0.1 except on
         breast_cancer, where it was better.
     n_likelihood_samples : int, default=2048
@@ -290,7 +290,7 @@ class DDEDensity(MultiLevelMixin, TorchStateMixin, DensityMixin, BaseEstimator):
           is reliable (the ladder costs 50 times the Gaussian proposal on eight
           Gaussians, 10 s against 0.2 s); when none is, the one with the
           smallest k-hat, with a :class:`LogNormalizerWarning`. On the targets of
-          ``benchmarks/normalizers.py`` (d = 2 to 50) its error was at most
+          ``benchmarks/ablations/normalizers.py`` (d = 2 to 50) its error was at most
           0.011 nats.
 
         Every method gives a stochastic **lower bound** of log Z (the mean of the

@@ -122,7 +122,7 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
         Steps of ``s_q`` per generator step (5 was the paper's best trade-off).
         On a 1-D mixture of eight Gaussians, 10 ended 2.5x closer to the data
         (KL 0.058 against 0.145 after 3000 steps) at 1.7x the time per step
-        (``benchmarks/generator_1d.py``).
+        (``benchmarks/ablations/generator_1d.py``).
     max_iter : int, default=3000
         Generator steps.
     batch_size : int, default=512

@@ -87,7 +87,7 @@ def _kl_1d(gen, truth, sigma, n=200_000):
 @pytest.mark.slow
 def test_1d_eight_gaussians_kl_falls_below_005_nats():
     # at sigma only, 10 inner steps, 4500 generator steps (about 8 minutes);
-    # benchmarks/generator_1d.py measures this and other settings
+    # benchmarks/ablations/generator_1d.py measures this and other settings
     truth, sigma = eight_gaussians_1d(), 0.2
     X = truth.sample(20000, random_state=0)
     density = _quiet(DDEDensity(sigma=sigma, random_state=0).fit, X)

@@ -18,7 +18,7 @@ With ``--refine``, the default network and the two larger ones are fitted again
 and each fit's log Z is estimated afresh by AIS with four times the default
 chains, to tell whether a flagged score was only flattered.
 
-    python benchmarks/architecture.py [--refine] [--fashion-mnist DIR] [DATA ...]
+    python benchmarks/ablations/architecture.py [--refine] [--fashion-mnist DIR] [DATA ...]
 """
 
 import warnings

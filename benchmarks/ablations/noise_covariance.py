@@ -14,15 +14,15 @@ On Fashion-MNIST-PCA the standardized principal components are uncorrelated on t
 train split, so ``C`` is the identity and both kinds of noise are the same model;
 it is not run.
 
-    python benchmarks/noise_covariance.py [--threads N] [DATA ...]
+    python benchmarks/ablations/noise_covariance.py [--threads N] [DATA ...]
 """
 
 import argparse
 import time
 import warnings
 
-import compare
 import torch
+from _suite import compare
 
 warnings.simplefilter("ignore")
 SIGMAS = (0.05, 0.1, 0.2, 0.4, 0.8)

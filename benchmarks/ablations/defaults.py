@@ -5,12 +5,12 @@ one setting changed at a time, and prints the mean log-likelihood on a held-out
 validation split (20%, never used to fit), its standard error, the fit time and the
 normalizer's effective sample size. All data are standardized on the fitting split.
 
-    python benchmarks/defaults.py [--defaults-only] [DATA ...]   # an hour on one core
+    python benchmarks/ablations/defaults.py [--defaults-only] [DATA ...]   # an hour on one core
 
 Optional arguments keep only the data sets whose names start with them;
 ``--defaults-only`` keeps only the first row of each (a few minutes).
 
-Its output is committed as benchmarks/defaults_output.txt, from two halves run side
+Its output is committed as benchmarks/ablations/defaults_output.txt, from two halves run side
 by side on the two cores (`... two_spirals wine` and `... checkerboard breast`).
 """
 

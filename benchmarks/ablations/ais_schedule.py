@@ -23,8 +23,8 @@ All estimates are stochastic lower bounds of log Z: on the known targets the
 least negative error is the best; on trained models a larger log Z is the
 tighter one. One torch thread.
 
-    python benchmarks/ais_schedule.py [--fashion-mnist DIR] [known] [trained]
-    python benchmarks/ais_schedule.py --summary OUTPUT.txt   # per schedule, from a saved run
+    python benchmarks/ablations/ais_schedule.py [--fashion-mnist DIR] [known] [trained]
+    python benchmarks/ablations/ais_schedule.py --summary OUTPUT.txt  # per schedule, saved run
 
 The summary pools, per schedule, the targets with a trustworthy truth: every known
 target, and the trained models whose reference run is itself reliable.
@@ -36,10 +36,10 @@ import re
 import time
 import warnings
 
-import compare
 import normalizers
 import numpy as np
 import torch
+from _suite import compare
 
 import skdde._density as density
 from skdde import DDEDensity

@@ -22,7 +22,7 @@ With ``--refine``, the defaults and the learning rate 3e-3 are fitted again and
 each fit's log Z is estimated afresh by AIS with four times the default chains,
 to tell whether a flagged score was only flattered.
 
-    python benchmarks/optimizer.py [--refine] [--fashion-mnist DIR] [DATA ...]
+    python benchmarks/ablations/optimizer.py [--refine] [--fashion-mnist DIR] [DATA ...]
 """
 
 import warnings

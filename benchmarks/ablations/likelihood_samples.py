@@ -14,7 +14,7 @@ and the fit seconds.
 Data and splits are those of ``compare.py`` (train / validation; the test split is
 never read). One torch thread.
 
-    python benchmarks/likelihood_samples.py [--fashion-mnist DIR] [DATA ...]
+    python benchmarks/ablations/likelihood_samples.py [--fashion-mnist DIR] [DATA ...]
 """
 
 import warnings

@@ -10,7 +10,7 @@ deviations (0.75) from every mode (the exact mixture puts 0.27% there), and the
 fit time on one torch thread. The first row is the data DDE itself, the floor a
 generator trained against it can reach. Settings run two at a time.
 
-    python benchmarks/generator_1d.py
+    python benchmarks/ablations/generator_1d.py
 """
 
 import time

@@ -12,13 +12,13 @@ the validation one's.
 Data and splits are those of ``compare.py`` (train / validation; the test split is
 never read). One torch thread.
 
-    python benchmarks/weight_decay.py [--gap] [--fashion-mnist DIR] [DATA ...]
+    python benchmarks/ablations/weight_decay.py [--gap] [--fashion-mnist DIR] [DATA ...]
 """
 
 import warnings
 
-import compare
 import smoothing_floor
+from _suite import compare
 
 warnings.simplefilter("ignore")
 SIGMAS = {  # around the best reliable sigma of smoothing_floor.py and compare.py

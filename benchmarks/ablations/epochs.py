@@ -14,7 +14,7 @@ the epochs and the fit seconds.
 Data and splits are those of ``compare.py`` (train / validation; the test split is
 never read). One torch thread.
 
-    python benchmarks/epochs.py [--fashion-mnist DIR] [DATA ...]
+    python benchmarks/ablations/epochs.py [--fashion-mnist DIR] [DATA ...]
 """
 
 import warnings

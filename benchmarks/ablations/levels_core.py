@@ -9,9 +9,9 @@ on a grid, the ladder AIS from the exact top level, and (at ``sigma``) the
 probability-flow ODE likelihood, and compares the held-out mean log-likelihood
 with the exact smoothed density's.
 
-    python benchmarks/levels_core.py [--std 0.03] [--sigma 0.01] [--steps 4000]
+    python benchmarks/ablations/levels_core.py [--std 0.03] [--sigma 0.01] [--steps 4000]
 
-One thread. Output: ``benchmarks/levels_core_output.txt``.
+One thread. Output: ``benchmarks/ablations/levels_core_output.txt``.
 """
 
 import argparse

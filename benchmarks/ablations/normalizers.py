@@ -14,7 +14,7 @@ d = 2, 5, 10, 20, 50:
 Prints the error of log Z, the reported standard error, the ESS (of 65,536 draws,
 or of 1,024 AIS chains), the Pareto k-hat and the seconds, on one torch thread.
 
-    python benchmarks/normalizers.py > benchmarks/normalizers_output.txt
+    python benchmarks/ablations/normalizers.py > benchmarks/ablations/normalizers_output.txt
 """
 
 import math

@@ -13,7 +13,7 @@ the fit seconds.
 Data and splits are those of ``compare.py`` (train / validation; the test split is
 never read). One torch thread.
 
-    python benchmarks/annealing.py [--fashion-mnist DIR] [DATA ...]
+    python benchmarks/ablations/annealing.py [--fashion-mnist DIR] [DATA ...]
 """
 
 import warnings

@@ -23,16 +23,16 @@ its log Z method, ESS, k-hat, verdict and seconds, and ``DDEDensity(sigma=...)``
 at its defaults on the same split. Validation splits of ``compare.py`` only;
 nothing looks at test data.
 
-    python benchmarks/noise_conditional.py [--fashion-mnist DIR] [DATA ...]
+    python benchmarks/ablations/noise_conditional.py [--fashion-mnist DIR] [DATA ...]
 """
 
 import argparse
 import math
 import time
 
-import compare
 import numpy as np
 import torch
+from _suite import compare
 from smoothing_floor import dde_row
 
 from skdde import DDEDensity

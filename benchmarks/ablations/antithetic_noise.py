@@ -23,16 +23,16 @@ equal cost.
 Data and splits are those of ``compare.py`` (train / validation; the test split is
 never read). One torch thread.
 
-    python benchmarks/antithetic_noise.py [--variance] [--fashion-mnist DIR] [DATA ...]
+    python benchmarks/ablations/antithetic_noise.py [--variance] [--fashion-mnist DIR] [DATA ...]
 """
 
 import functools
 import warnings
 from unittest.mock import patch
 
-import compare
 import smoothing_floor
 import torch
+from _suite import compare
 
 import skdde._train
 from skdde import DDEDensity

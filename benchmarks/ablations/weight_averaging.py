@@ -12,7 +12,7 @@ flatters), the epochs and the fit seconds.
 Data and splits are those of ``compare.py`` (train / validation; the test split is
 never read). One torch thread.
 
-    python benchmarks/weight_averaging.py [--fashion-mnist DIR] [DATA ...]
+    python benchmarks/ablations/weight_averaging.py [--fashion-mnist DIR] [DATA ...]
 """
 
 import functools

@@ -24,17 +24,17 @@ get four times as long.
 Data and splits are those of ``compare.py`` (train / validation; the test split is
 never read). One torch thread.
 
-    python benchmarks/ensemble.py [--longer] [--fashion-mnist DIR] [DATA ...]
+    python benchmarks/ablations/ensemble.py [--longer] [--fashion-mnist DIR] [DATA ...]
 """
 
 import copy
 import math
 import warnings
 
-import compare
 import numpy as np
 import smoothing_floor
 import torch
+from _suite import compare
 from architecture import SIGMAS
 from scipy.special import logsumexp
 

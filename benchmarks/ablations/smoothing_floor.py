@@ -21,10 +21,10 @@ and the same columns.
 Data and splits are those of ``compare.py`` (train / validation, standardized on
 train). One torch thread.
 
-    python benchmarks/smoothing_floor.py [--auto] [--fashion-mnist DIR] [DATA ...]
-    python benchmarks/smoothing_floor.py --plot OUTPUT.txt FIGURE.png   # from a saved run
+    python benchmarks/ablations/smoothing_floor.py [--auto] [--fashion-mnist DIR] [DATA ...]
+    python benchmarks/ablations/smoothing_floor.py --plot OUTPUT.txt FIGURE.png   # from a saved run
 
-The user guide's figure is ``--plot benchmarks/smoothing_floor_output.txt
+The user guide's figure is ``--plot benchmarks/ablations/smoothing_floor_output.txt
 docs/_static/smoothing_floor.png`` (needs matplotlib, in the ``examples`` extra).
 """
 
@@ -35,9 +35,9 @@ import math
 import time
 import warnings
 
-import compare
 import numpy as np
 import torch
+from _suite import compare
 
 warnings.simplefilter("ignore")
 SIGMAS = (0.05, 0.1, 0.2, 0.3, 0.5)

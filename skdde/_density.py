@@ -15,7 +15,6 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, DensityMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.mixture import GaussianMixture
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import (
@@ -26,38 +25,23 @@ from sklearn.utils.validation import (
 
 from ._base import TorchStateMixin, build_module, make_generator, resolve_device, to_tensor
 from ._data import Batches, Mapped, Rows, centred_tensor, is_memory_mapped, moments, whitening_map
-from ._density_levels import (
-    LADDER_CHAIN_FRACTION,
-    LEVEL_TOP_FACTOR,
-    MultiLevelMixin,
-)
+from ._density_levels import LEVEL_TOP_FACTOR, MultiLevelMixin
 from ._levels import N_LEVEL_FEATURES, LevelEnergy
 from ._mcmc import sample_energy
 from ._nets import ACTIVATIONS, GaussianBaseEnergy, ResidualMLP, evaluate
 from ._normalizer import (
+    METHODS,
+    N_NORMALIZER_BATCHES,
     LogNormalizerWarning,
-    annealed_importance_sampling,
     batch_log_normalizer,
+    estimate_log_normalizer,
     importance_sampling,
-    ladder_importance_sampling,
 )
-from ._proposals import Gaussian, Mixture
+from ._proposals import fit_mixture, moment_matched, smoothed_proposal
 from ._train import sigma_path, sigma_schedule, train
 
-#: log Z is pooled from this many independent batches; their spread gives the stderr.
-N_NORMALIZER_BATCHES = 8
-#: normalizer="mixture": at most this many components, fitted on at most this many rows,
-#: plus the Gaussian base with this weight, which bounds the weights by 1 / weight
-#: times the base's (whose variance is finite for every network).
-MIXTURE_COMPONENTS = 10
+#: normalizer="mixture": the mixture proposal is fitted on at most this many rows.
 MIXTURE_MAX_ROWS = 20_000
-DEFENSIVE_WEIGHT = 0.1
-#: normalizer="ais": temperatures, and chains as a fraction of n_importance_samples
-#: (each chain costs one gradient per temperature). At equal cost, 1024 x n/64 beat
-#: 256 x n/16 on 13 targets with a trusted log Z: mean error 0.010 nats against
-#: 0.060, largest 0.047 against 0.305 (benchmarks/ablations/ais_schedule.py).
-AIS_TEMPERATURES = 1024
-AIS_CHAIN_FRACTION = 1 / 64
 #: sigma below this fraction of the data's spread is refused: the network's finest
 #: features would need gains beyond what float32 training resolves.
 MIN_SIGMA_RATIO = 1e-5
@@ -914,28 +898,19 @@ class DDEDensity(MultiLevelMixin, TorchStateMixin, DensityMixin, BaseEstimator):
         return centred_tensor(X, self._mean, self.device_, self._scale)
 
     def _set_mixture(self, X, weight, rng):
-        """Fit the mixture proposal: a GaussianMixture of the whitened training data."""
-        n, d = X.shape
-        p = weight / weight.sum()
+        """Fit the mixture proposal to the whitened training data."""
+        n = len(X)
         n_fit = min(n, MIXTURE_MAX_ROWS)
         if np.ptp(weight) == 0 and n_fit == n:
             idx = np.arange(n)
         else:  # a weighted subsample stands in for sample_weight, which GMMs lack
+            p = weight / weight.sum()
             idx = rng.choice(n, size=n_fit, replace=bool(np.ptp(weight)), p=p)
         u = (X[idx] - self._mean) @ self._whitening.T
-        n_components = max(1, min(MIXTURE_COMPONENTS, n_fit // (5 * d)))
-        gmm = GaussianMixture(
-            n_components, covariance_type="full", random_state=rng.randint(2**31 - 1)
-        ).fit(u)
-        self._mixture = dict(weights=gmm.weights_, means=gmm.means_, covariances=gmm.covariances_)
+        self._mixture = fit_mixture(u, rng.randint(2**31 - 1))
 
     def _gaussian_part(self, sigma, power=1):
-        """Covariance (``power=-1``: precision) of ``p~``'s moment-matched Gaussian
-        at ``sigma`` in whitened units: ``W (Cov + sigma^2 I) W``, the identity at
-        the base's own noise level."""
-        evals, evecs = self._eigh
-        ratio = (evals + sigma**2) / (evals + self._base_sigma**2)
-        return (evecs * ratio**power) @ evecs.T
+        return moment_matched(self._eigh, self._base_sigma, sigma, power)
 
     def _set_sigma(self, sigma):
         """Move the energy's Gaussian part to ``p~``'s moments at ``sigma``.
@@ -954,64 +929,25 @@ class DDEDensity(MultiLevelMixin, TorchStateMixin, DensityMixin, BaseEstimator):
 
     def _proposal(self, method, sigma=None):
         sigma = self.sigma_ if sigma is None else sigma
-        base = Gaussian(self.n_features_in_, device=self.device_)
-        if sigma != self._base_sigma:
-            tril = np.linalg.cholesky(self._gaussian_part(sigma))
-            base = Gaussian(self.n_features_in_, scale_tril=tril, device=self.device_)
-        if method == "gaussian":
-            return base
-        mix = self._mixture
-        noise = sigma**2 * self._whitening @ self._whitening.T
-        trils = np.linalg.cholesky(mix["covariances"] + noise)
-        parts = [
-            Gaussian(self.n_features_in_, m, L, device=self.device_)
-            for m, L in zip(mix["means"], trils)
-        ]
-        weights = list((1 - DEFENSIVE_WEIGHT) * mix["weights"]) + [DEFENSIVE_WEIGHT]
-        return Mixture(parts + [base], weights)
+        return smoothed_proposal(
+            method, sigma, self._eigh, self._base_sigma, self._whitening, self._mixture,
+            self.device_,
+        )
 
     def _estimate(self, method, n_samples, generator, sigma=None):
         """log Z in the units of ``X`` at ``sigma`` (default ``sigma_``; other levels
-        with levels="all") by one method, or the largest reliable of several."""
+        with levels="all"): :func:`~skdde._normalizer.estimate_log_normalizer`."""
         sigma = self.sigma_ if sigma is None else sigma
-        if method == "auto":
-            tried = [
-                self._estimate(m, n_samples, generator, sigma) for m in ("gaussian", "mixture")
-            ]
-            for fallback in ("ladder",) * (self.levels == "all") + ("ais",):
-                if not any(e.reliable for e in tried):  # each costs far more
-                    tried.append(self._estimate(fallback, n_samples, generator, sigma))
-            reliable = [e for e in tried if e.reliable]
-            if reliable:  # each is a lower bound in expectation: the larger is tighter
-                return max(reliable, key=lambda e: e.log_z)
-            return min(tried, key=lambda e: (e.khat, e.stderr))
         levels = self.levels == "all"
         energy = self.module_.whitened_at(self._level(sigma)) if levels else self.module_.whitened
-        if method == "ladder":
-            n_chains = max(2 * N_NORMALIZER_BATCHES, int(n_samples * LADDER_CHAIN_FRACTION))
-            targets, top = self._ladder(sigma)
-            est = ladder_importance_sampling(
-                targets, top, n_chains, N_NORMALIZER_BATCHES, generator
-            )
-        elif method == "ais":
-            n_chains = max(2 * N_NORMALIZER_BATCHES, int(n_samples * AIS_CHAIN_FRACTION))
-            est = annealed_importance_sampling(
-                energy,
-                self._proposal("mixture", sigma),
-                n_chains,
-                AIS_TEMPERATURES,
-                N_NORMALIZER_BATCHES,
-                generator,
-            )
-        else:
-            est = importance_sampling(
-                energy,
-                self._proposal(method, sigma),
-                n_samples,
-                N_NORMALIZER_BATCHES,
-                generator,
-                method,
-            )
+        est = estimate_log_normalizer(
+            method,
+            energy,
+            lambda kind: self._proposal(kind, sigma),
+            n_samples,
+            generator,
+            ladder=(lambda: self._ladder(sigma)) if levels else None,
+        )
         return est._replace(log_z=est.log_z - self._log_det)
 
     @property
@@ -1111,7 +1047,7 @@ class DDEDensity(MultiLevelMixin, TorchStateMixin, DensityMixin, BaseEstimator):
 
     def _check_estimate(self, method, n_samples):
         """Validate a normalizer ``method`` and ``n_samples``; ``n_samples`` as an int."""
-        methods = ("auto", "gaussian", "mixture", "ais") + (("ladder",) * (self.levels == "all"))
+        methods = METHODS if self.levels == "all" else METHODS[:-1]
         if method not in methods:
             raise ValueError(f"method must be one of {methods}, got {method!r}.")
         if n_samples is None:

@@ -49,10 +49,8 @@ LEVEL_SEARCH_FRACTION = 0.5
 LEVEL_FOCUS = 0.5
 LEVEL_SPACING = 1.1
 #: Levels of the ladder AIS (normalizer="ladder") and of the annealed start of
-#: sample(), evenly spaced in log t from the exact top level down; its chains as a
-#: fraction of n_importance_samples (each costs one gradient per level).
+#: sample(), evenly spaced in log t from the exact top level down.
 LADDER_LEVELS = 256
-LADDER_CHAIN_FRACTION = 1 / 16
 
 
 class MultiLevelMixin:

@@ -29,7 +29,7 @@ from ._base import (
     to_tensor,
 )
 from ._data import moments
-from ._density import N_NORMALIZER_BATCHES, DDEDensity, _evenly
+from ._density import DDEDensity, _evenly
 from ._density_levels import LEVEL_FLOOR_SHARE, LEVEL_TIME_WEIGHT, LEVEL_TOP_FACTOR
 from ._levels import DualScoreObjective, InUnits, LevelGeneratorObjective
 from ._nets import (
@@ -40,7 +40,7 @@ from ._nets import (
     Shifted,
     evaluate,
 )
-from ._normalizer import importance_sampling
+from ._normalizer import N_NORMALIZER_BATCHES, importance_sampling
 from ._proposals import Gaussian, Mixture
 from ._train_generator import train_generator
 

@@ -24,6 +24,19 @@ MAX_STDERR = 0.1
 #: ... or the Pareto k-hat of its weights exceeds this (Vehtari et al.: above 0.7
 #: the weights' variance is effectively infinite and the error converges too slowly).
 MAX_KHAT = 0.7
+#: log Z is pooled from this many independent batches; their spread gives the stderr.
+N_NORMALIZER_BATCHES = 8
+#: method="ais": temperatures, and chains as a fraction of the samples (each chain
+#: costs one gradient per temperature). At equal cost, 1024 x n/64 beat 256 x n/16 on
+#: 13 targets with a trusted log Z: mean error 0.010 nats against 0.060, largest
+#: 0.047 against 0.305 (benchmarks/ablations/ais_schedule.py).
+AIS_TEMPERATURES = 1024
+AIS_CHAIN_FRACTION = 1 / 64
+#: method="ladder": chains as a fraction of the samples (each costs one gradient
+#: per level of the ladder).
+LADDER_CHAIN_FRACTION = 1 / 16
+#: The methods of :func:`estimate_log_normalizer`.
+METHODS = ("auto", "gaussian", "mixture", "ais", "ladder")
 
 
 class LogNormalizerWarning(UserWarning):
@@ -239,3 +252,55 @@ def ladder_importance_sampling(
         log_targets, proposal, n_chains, generator, n_steps, step_size, target_accept
     )
     return summarize(log_w.view(n_batches, -1), "ladder")
+
+
+def estimate_log_normalizer(method, log_target, proposal, n_samples, generator, ladder=None):
+    """log Z of ``log_target`` by one method of :data:`METHODS`, or by ``"auto"``.
+
+    Parameters
+    ----------
+    method : str
+        ``"gaussian"`` or ``"mixture"``: importance sampling from ``proposal(method)``;
+        ``"ais"``: AIS from ``proposal("mixture")``; ``"ladder"``: AIS down
+        ``ladder()``; ``"auto"``: both importance samplers, then, only while neither
+        is reliable (each costs far more), the ladder and AIS. It returns the largest
+        reliable estimate, each being a lower bound in expectation, or else the
+        least unreliable one (smallest k-hat, then stderr).
+    log_target : callable
+        Unnormalized log-density on float32 points.
+    proposal : callable
+        ``proposal("gaussian" | "mixture")``: a normalized proposal density.
+    n_samples : int
+        Importance samples; AIS and the ladder run fewer chains at the same cost.
+    generator : torch.Generator
+    ladder : callable, default=None
+        ``ladder() -> (log_targets, top)`` for :func:`ladder_importance_sampling`;
+        None where the model has no ladder.
+    """
+    if method == "auto":
+        args = (log_target, proposal, n_samples, generator, ladder)
+        tried = [estimate_log_normalizer(m, *args) for m in ("gaussian", "mixture")]
+        for fallback in ("ladder",) * (ladder is not None) + ("ais",):
+            if not any(e.reliable for e in tried):
+                tried.append(estimate_log_normalizer(fallback, *args))
+        reliable = [e for e in tried if e.reliable]
+        if reliable:
+            return max(reliable, key=lambda e: e.log_z)
+        return min(tried, key=lambda e: (e.khat, e.stderr))
+    if method == "ladder":
+        n_chains = max(2 * N_NORMALIZER_BATCHES, int(n_samples * LADDER_CHAIN_FRACTION))
+        targets, top = ladder()
+        return ladder_importance_sampling(targets, top, n_chains, N_NORMALIZER_BATCHES, generator)
+    if method == "ais":
+        n_chains = max(2 * N_NORMALIZER_BATCHES, int(n_samples * AIS_CHAIN_FRACTION))
+        return annealed_importance_sampling(
+            log_target,
+            proposal("mixture"),
+            n_chains,
+            AIS_TEMPERATURES,
+            N_NORMALIZER_BATCHES,
+            generator,
+        )
+    return importance_sampling(
+        log_target, proposal(method), n_samples, N_NORMALIZER_BATCHES, generator, method
+    )

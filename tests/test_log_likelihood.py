@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.special import logsumexp
 
-import skdde._density as density_module
+import skdde._normalizer as normalizer_module
 from skdde import DDEDensity, LogNormalizerEstimate, LogNormalizerWarning
 from skdde.datasets import eight_gaussians
 
@@ -103,8 +103,8 @@ def test_auto_prefers_the_tighter_reliable_bound_and_ais_last(
         calls.append("ais")
         return _fake("ais", True)
 
-    monkeypatch.setattr(density_module, "importance_sampling", fake_is)
-    monkeypatch.setattr(density_module, "annealed_importance_sampling", fake_ais)
+    monkeypatch.setattr(normalizer_module, "importance_sampling", fake_is)
+    monkeypatch.setattr(normalizer_module, "annealed_importance_sampling", fake_ais)
     est = fitted.estimate_log_normalizer("auto")
     assert est.method == expected
     assert calls == ["gaussian", "mixture"] + (["ais"] if not reliable else [])
@@ -117,8 +117,8 @@ def test_auto_falls_back_to_the_smallest_khat_and_fit_warns(eight, monkeypatch):
     def fake_ais(*args, **kwargs):
         return _fake("ais", reliable=False)._replace(khat=1.2)
 
-    monkeypatch.setattr(density_module, "importance_sampling", fake_is)
-    monkeypatch.setattr(density_module, "annealed_importance_sampling", fake_ais)
+    monkeypatch.setattr(normalizer_module, "importance_sampling", fake_is)
+    monkeypatch.setattr(normalizer_module, "annealed_importance_sampling", fake_ais)
     with pytest.warns(LogNormalizerWarning, match=r"'mixture'.*k-hat 0\.90"):
         est = DDEDensity(sigma=0.1, random_state=0, **dict(SMALL, max_iter=2)).fit(eight[1])
     assert est.normalizer_ == "mixture" and est.log_normalizer_khat_ == 0.9
@@ -140,7 +140,7 @@ def test_problems_attribute_names_the_checks_that_failed(eight, monkeypatch):
     def fake_is(energy, proposal, n, k, g, method="gaussian"):
         return _fake(method, reliable=False)
 
-    monkeypatch.setattr(density_module, "importance_sampling", fake_is)
+    monkeypatch.setattr(normalizer_module, "importance_sampling", fake_is)
     with pytest.warns(LogNormalizerWarning) as record:
         new = est.estimate_log_normalizer("gaussian", update=True)
     assert est.log_normalizer_problems_ == new.problems and new.problems

@@ -41,7 +41,7 @@ import numpy as np
 import torch
 from _suite import compare
 
-import skdde._density as density
+import skdde._normalizer as normalizer
 from skdde import DDEDensity
 
 warnings.simplefilter("ignore")
@@ -58,14 +58,14 @@ TRAINED = {
 
 def ais(est, chains, temperatures):
     """``estimate_log_normalizer("ais")`` with the given schedule, and its seconds."""
-    saved = density.AIS_TEMPERATURES, density.AIS_CHAIN_FRACTION
-    density.AIS_TEMPERATURES, density.AIS_CHAIN_FRACTION = temperatures, chains / N_SAMPLES
+    saved = normalizer.AIS_TEMPERATURES, normalizer.AIS_CHAIN_FRACTION
+    normalizer.AIS_TEMPERATURES, normalizer.AIS_CHAIN_FRACTION = temperatures, chains / N_SAMPLES
     try:
         start = time.perf_counter()
         r = est.estimate_log_normalizer("ais", n_samples=N_SAMPLES, random_state=0)
         return r, time.perf_counter() - start
     finally:
-        density.AIS_TEMPERATURES, density.AIS_CHAIN_FRACTION = saved
+        normalizer.AIS_TEMPERATURES, normalizer.AIS_CHAIN_FRACTION = saved
 
 
 def report(label, schedule, r, seconds, truth):

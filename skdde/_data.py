@@ -1,6 +1,7 @@
 """The caller's data as fitting reads it: rows of a split, never copied whole (a
 memmap stays on disk), mini-batches moved to the device, and moments in chunks."""
 
+import math
 import mmap
 
 import numpy as np
@@ -119,3 +120,33 @@ def moments(X, weight):
             "overflows float64. Rescale X, e.g. with StandardScaler."
         )
     return mean, cov
+
+
+def split_rows(weight, validation_fraction, held_out, rng):
+    """Sorted training and validation row indices (no validation rows unless
+    ``held_out``), without the zero-weighted rows, which are dropped rows; a clear
+    error when too few rows remain on either side."""
+    n_samples = len(weight)
+    n_val = int(math.ceil(validation_fraction * n_samples)) if held_out else 0
+    if n_samples - n_val < 2 or (held_out and n_val < 1):
+        raise ValueError(
+            f"n_samples={n_samples} is too few: DDEDensity needs at least 2 "
+            "training samples, plus validation_fraction of them held out when "
+            "early_stopping=True or sigma='auto'."
+        )
+    perm = rng.permutation(n_samples)
+    train, val = np.sort(perm[n_val:]), np.sort(perm[:n_val])
+    train, val = train[weight[train] > 0], val[weight[val] > 0]
+    if weight[train].sum() <= 0:
+        raise ValueError("sample_weight of the training samples sums to zero.")
+    if len(train) < 2:
+        raise ValueError(
+            "Only one training sample has a positive sample_weight: DDEDensity needs at least 2."
+        )
+    if held_out and not len(val):
+        raise ValueError(
+            "sample_weight of the validation samples sums to zero: nothing to judge "
+            "early stopping or sigma='auto' by. Drop the zero-weighted rows or raise "
+            "validation_fraction."
+        )
+    return train, val

@@ -7,6 +7,7 @@ re-expressed at any sigma), and the closures that hand the trainer its likelihoo
 term and validation score. Each step still calls one function of a lower layer.
 """
 
+import functools
 import math
 import warnings
 from numbers import Integral, Real
@@ -24,7 +25,16 @@ from sklearn.utils.validation import (
 )
 
 from ._base import TorchStateMixin, build_module, make_generator, resolve_device, to_tensor
-from ._data import Batches, Mapped, Rows, centred_tensor, is_memory_mapped, moments, whitening_map
+from ._data import (
+    Batches,
+    Mapped,
+    Rows,
+    centred_tensor,
+    is_memory_mapped,
+    moments,
+    split_rows,
+    whitening_map,
+)
 from ._density_levels import LEVEL_TOP_FACTOR, MultiLevelMixin
 from ._levels import N_LEVEL_FEATURES, LevelEnergy
 from ._mcmc import sample_energy
@@ -35,10 +45,10 @@ from ._normalizer import (
     LogNormalizerWarning,
     batch_log_normalizer,
     estimate_log_normalizer,
-    importance_sampling,
+    validation_score,
 )
 from ._proposals import fit_mixture, moment_matched, smoothed_proposal
-from ._train import sigma_path, sigma_schedule, train
+from ._train import sigma_path, sigma_schedule, train, training_budget
 
 #: normalizer="mixture": the mixture proposal is fitted on at most this many rows.
 MIXTURE_MAX_ROWS = 20_000
@@ -51,9 +61,6 @@ STREAM_BYTES = 2**30
 #: Rows per forward pass when scoring, and chains per batch when sampling.
 SCORE_CHUNK = 65536
 SAMPLE_CHUNK = 8192
-#: max_iter="auto": this many epochs, fewer when they would exceed MAX_AUTO_STEPS.
-AUTO_EPOCHS = 400
-MAX_AUTO_STEPS = 20_000
 #: sigma="auto": the path's floor as a fraction of the data's scale, the importance
 #: samples that normalize each stage, and the stages without a better validation
 #: likelihood after which the search stops.
@@ -554,26 +561,11 @@ class DDEDensity(MultiLevelMixin, TorchStateMixin, DensityMixin, BaseEstimator):
         n_samples, n_features = X.shape
         rng = check_random_state(self.random_state)
         device = self.device_ if warm else resolve_device(self.device)
-        train_idx, val_idx = self._split(n_samples, rng)
-        # zero-weighted rows are dropped rows: also out of the batches and their count
-        train_idx = train_idx[sample_weight[train_idx] > 0]
-        val_idx = val_idx[sample_weight[val_idx] > 0]
+        held_out = self.early_stopping or self.sigma == "auto"
+        train_idx, val_idx = split_rows(sample_weight, self.validation_fraction, held_out, rng)
         # a memmap, or data too large to copy, is read one mini-batch at a time
         stream = is_memory_mapped(X) or 4 * len(train_idx) * n_features > STREAM_BYTES
         w_train = sample_weight[train_idx]
-        if w_train.sum() <= 0:
-            raise ValueError("sample_weight of the training samples sums to zero.")
-        if len(train_idx) < 2:
-            raise ValueError(
-                "Only one training sample has a positive sample_weight: DDEDensity "
-                "needs at least 2."
-            )
-        if self._held_out and not len(val_idx):
-            raise ValueError(
-                "sample_weight of the validation samples sums to zero: "
-                "nothing to judge early stopping or sigma='auto' by. Drop the "
-                "zero-weighted rows or raise validation_fraction."
-            )
         if not warm:
             self._set_noise_map(Rows(X, train_idx), w_train)
         elif (self._noise_map is None) != (self.noise_covariance == "isotropic") or (
@@ -601,7 +593,7 @@ class DDEDensity(MultiLevelMixin, TorchStateMixin, DensityMixin, BaseEstimator):
             self._tensor(X[val_idx]),
             to_tensor(sample_weight[val_idx], device),
         )
-        batch_size, max_iter = self._training_budget(len(train_idx))
+        batch_size, max_iter = training_budget(len(train_idx), self.batch_size, self.max_iter)
         train_kw = dict(
             batch_size=batch_size,
             learning_rate_init=self.learning_rate_init,
@@ -612,7 +604,15 @@ class DDEDensity(MultiLevelMixin, TorchStateMixin, DensityMixin, BaseEstimator):
             generator=generator,
             log_normalizer=self._batch_log_normalizer(),
             likelihood_weight=self.likelihood_weight,
-            validation_score=self._validation_score(data[2], data[3], generator),
+            validation_score=validation_score(
+                self.module_,
+                self._proposal_cache(),
+                data[2],
+                data[3],
+                self._log_det,
+                N_VALIDATION_SAMPLES,
+                generator,
+            ),
             on_sigma=self._set_sigma,
             compile=self.compile,
             verbose=self.verbose,
@@ -750,29 +750,6 @@ class DDEDensity(MultiLevelMixin, TorchStateMixin, DensityMixin, BaseEstimator):
         self.sigma_ = float(self.sigma_path_[best])
         return result.n_iter, result.sigma_path_learning_rates[best]
 
-    def _validation_score(self, x_val, w_val, generator):
-        """``f(sigma)``: mean held-out log-likelihood of the current model of ``p~``
-        at ``sigma``, normalized by the first reliable of the Gaussian and the
-        mixture proposal; ``None`` when neither is (a biased log Z would flatter)."""
-
-        proposal = self._proposal_cache()
-
-        def score(sigma):
-            for method in ("gaussian", "mixture"):
-                est = importance_sampling(
-                    self.module_.whitened,
-                    proposal(method, sigma),
-                    N_VALIDATION_SAMPLES,
-                    N_NORMALIZER_BATCHES,
-                    generator,
-                )
-                if est.reliable:
-                    ll = evaluate(self.module_, x_val) - est.log_z + self._log_det
-                    return float((ll * w_val).sum() / w_val.sum())
-            return None
-
-        return score
-
     def _batch_log_normalizer(self):
         """``f(generator, sigma)``: the likelihood term's differentiable log Z."""
         proposal = self._proposal_cache()
@@ -789,42 +766,7 @@ class DDEDensity(MultiLevelMixin, TorchStateMixin, DensityMixin, BaseEstimator):
 
     def _proposal_cache(self):
         """``f(method, sigma)``: :meth:`_proposal`, built once per pair during a fit."""
-        cache = {}
-
-        def proposal(method, sigma):
-            if (method, sigma) not in cache:
-                cache[method, sigma] = self._proposal(method, sigma)
-            return cache[method, sigma]
-
-        return proposal
-
-    def _training_budget(self, n_train):
-        """Resolve ``batch_size`` and ``max_iter`` (epochs) for ``n_train`` rows."""
-        batch_size = self.batch_size
-        if batch_size == "auto":
-            batch_size = min(512, max(32, n_train // 32))
-        max_iter = self.max_iter
-        if max_iter == "auto":
-            steps_per_epoch = math.ceil(n_train / batch_size)
-            max_iter = min(AUTO_EPOCHS, max(10, MAX_AUTO_STEPS // steps_per_epoch))
-        return batch_size, max_iter
-
-    @property
-    def _held_out(self):
-        return self.early_stopping or self.sigma == "auto"
-
-    def _split(self, n_samples, rng):
-        n_val = int(math.ceil(self.validation_fraction * n_samples))
-        held_out = self._held_out
-        n_val = n_val if held_out else 0
-        if n_samples - n_val < 2 or (held_out and n_val < 1):
-            raise ValueError(
-                f"n_samples={n_samples} is too few: DDEDensity needs at least 2 "
-                "training samples, plus validation_fraction of them held out when "
-                "early_stopping=True or sigma='auto'."
-            )
-        perm = rng.permutation(n_samples)
-        return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+        return functools.cache(self._proposal)
 
     def _resolve_sigma(self, X, weight):
         if not isinstance(self.sigma, str):

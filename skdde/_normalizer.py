@@ -304,3 +304,26 @@ def estimate_log_normalizer(method, log_target, proposal, n_samples, generator, 
     return importance_sampling(
         log_target, proposal(method), n_samples, N_NORMALIZER_BATCHES, generator, method
     )
+
+
+def validation_score(module, proposal, x, weight, log_det, n_samples, generator):
+    """``f(sigma)``: the weighted mean log-likelihood of the rows ``x`` under
+    ``module`` (an energy with a ``whitened`` view), normalized by the first reliable
+    of the "gaussian" and "mixture" ``proposal(method, sigma)``; None when neither is
+    reliable (a biased log Z would flatter). ``log_det``: that of the whitening."""
+
+    def score(sigma):
+        for method in ("gaussian", "mixture"):
+            est = importance_sampling(
+                module.whitened,
+                proposal(method, sigma),
+                n_samples,
+                N_NORMALIZER_BATCHES,
+                generator,
+            )
+            if est.reliable:
+                ll = evaluate(module, x) - est.log_z + log_det
+                return float((ll * weight).sum() / weight.sum())
+        return None
+
+    return score

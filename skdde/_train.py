@@ -36,6 +36,9 @@ FINITE_CHECK_STEPS = 32
 #: The likelihood term is skipped on steps whose importance batch has a smaller ESS:
 #: its gradient would rest on a handful of proposal points.
 MIN_LIKELIHOOD_ESS = 32
+#: max_iter="auto": this many epochs, fewer when they would exceed MAX_AUTO_STEPS.
+AUTO_EPOCHS = 400
+MAX_AUTO_STEPS = 20_000
 
 
 @dataclass
@@ -83,6 +86,18 @@ def sigma_path(sigma_start, sigma_min, n_epochs):
         return [levels[i] for i in picks]
     per_level = n_epochs // len(levels)
     return [s for s in levels for _ in range(per_level)]
+
+
+def training_budget(n_train, batch_size="auto", max_iter="auto"):
+    """``(batch_size, max_iter)`` for ``n_train`` rows: "auto" is ``n_train // 32``
+    rows clipped to [32, 512], and ``AUTO_EPOCHS`` epochs, fewer when they would
+    exceed ``MAX_AUTO_STEPS`` steps."""
+    if batch_size == "auto":
+        batch_size = min(512, max(32, n_train // 32))
+    if max_iter == "auto":
+        steps_per_epoch = math.ceil(n_train / batch_size)
+        max_iter = min(AUTO_EPOCHS, max(10, MAX_AUTO_STEPS // steps_per_epoch))
+    return batch_size, max_iter
 
 
 def learning_rate_factor(schedule, progress):

@@ -16,6 +16,8 @@ from sklearn.preprocessing import StandardScaler
 
 from skdde import DDEDensity, _train
 from skdde._compile import Compiled
+from skdde._data import split_rows
+from skdde._train import training_budget
 from skdde.datasets import eight_gaussians, eight_gaussians_1d, make_moons
 
 SMALL = dict(hidden_layer_sizes=(32, 32), max_iter=30, n_importance_samples=4096,
@@ -228,7 +230,7 @@ def test_bandwidth_rules_do_not_count_zero_weighted_rows(rule):
 def test_zero_weighted_validation_split_is_a_clear_error():
     X = np.random.RandomState(0).randn(100, 2)
     w = np.ones(100)
-    w[DDEDensity(validation_fraction=0.1)._split(100, np.random.RandomState(0))[1]] = 0
+    w[split_rows(w, 0.1, True, np.random.RandomState(0))[1]] = 0  # the fit's own split
     with pytest.raises(ValueError, match="validation samples sums to zero"):
         DDEDensity(random_state=0, **SMALL).fit(X, sample_weight=w)
 
@@ -387,8 +389,8 @@ def test_mass_of_separated_modes_is_learned():
 )
 def test_auto_training_budget(n_train, batch, epochs):
     # small data: >= 32 steps an epoch and 400 epochs; large data: ~20k steps at most
-    assert DDEDensity()._training_budget(n_train) == (batch, epochs)
-    assert DDEDensity(batch_size=64, max_iter=7)._training_budget(n_train) == (64, 7)
+    assert training_budget(n_train) == (batch, epochs)
+    assert training_budget(n_train, 64, 7) == (64, 7)
 
 
 def test_far_too_high_learning_rate_recovers_or_raises_never_returns_garbage(moons):

@@ -39,6 +39,7 @@ from architecture import SIGMAS
 from scipy.special import logsumexp
 
 from skdde import DDEDensity
+from skdde._train import training_budget
 
 warnings.simplefilter("ignore")
 SEEDS = (0, 1, 2, 3)
@@ -125,7 +126,7 @@ def run(name):
 def longer(name, factor=4):
     train, val = compare.train_and_validation(name)
     n_fit = len(train) - math.ceil(DDEDensity().validation_fraction * len(train))
-    max_iter = factor * DDEDensity()._training_budget(n_fit)[1]
+    max_iter = factor * training_budget(n_fit)[1]
     header(name, train, val, f"max_iter={max_iter}")
     for sigma in SIGMAS[name]:
         for seed in SEEDS[:2]:

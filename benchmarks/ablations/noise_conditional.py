@@ -35,11 +35,10 @@ import torch
 from _suite import compare
 from smoothing_floor import dde_row
 
-from skdde import DDEDensity
 from skdde._nets import ResidualMLP
 from skdde._normalizer import annealed_importance_sampling, importance_sampling
 from skdde._proposals import Gaussian
-from skdde._train import learning_rate_factor
+from skdde._train import learning_rate_factor, training_budget
 
 SIGMAS = (0.05, 0.1, 0.2, 0.4)
 SIGMA_LOW, SIGMA_HIGH = 0.03, 1.0
@@ -107,7 +106,7 @@ def fit(train, seed=0):
     x_all = torch.tensor(train, dtype=torch.float32)
     x, x_hold = x_all[idx[n_val:]], x_all[idx[:n_val]]
     model = NoiseConditional(x.numpy())
-    batch, epochs = DDEDensity()._training_budget(len(x))
+    batch, epochs = training_budget(len(x))
     per_epoch = math.ceil(len(x) / batch)
     eps_hold = torch.randn(x_hold.shape, generator=generator)
     sigma_hold = log_uniform(len(x_hold), generator)

@@ -1,12 +1,22 @@
 """The sklearn/torch seam: devices, seeding, module construction, pickling."""
 
 import copy
+import numbers
 import warnings
 
 import numpy as np
 import torch
 
 from ._version import __version__
+
+
+def check_n_samples(n_samples):
+    """``n_samples`` of a ``sample`` call as an int, or a clear error."""
+    if not isinstance(n_samples, numbers.Integral) or isinstance(n_samples, bool):
+        raise TypeError(f"n_samples must be an int, got {type(n_samples).__name__}.")
+    if n_samples < 1:
+        raise ValueError(f"n_samples must be at least 1, got {n_samples}.")
+    return int(n_samples)
 
 
 def resolve_device(device):

@@ -122,6 +122,34 @@ def moments(X, weight):
     return mean, cov
 
 
+def data_scale(X, weight):
+    """Root mean square of the features' (weighted) standard deviations."""
+    return math.sqrt(np.trace(moments(X, weight)[1]) / X.shape[1])
+
+
+def resolve_sigma(sigma, X, weight, auto_fraction):
+    """``sigma`` as a number: "scott" and "silverman" are the rules of thumb on the
+    data's scale (:func:`data_scale`), "auto" is ``auto_fraction`` of that scale
+    (the floor sigma="auto" trains from)."""
+    if not isinstance(sigma, str):
+        return float(sigma)
+    # zero-weighted rows are dropped rows: they do not count towards n
+    n_samples, n_features = np.count_nonzero(weight), X.shape[1]
+    scale = data_scale(X, weight)
+    if not scale > 0:
+        raise ValueError(
+            f"sigma={sigma!r} scales with the data's spread, but every feature of X "
+            "is constant; give sigma as a number."
+        )
+    if sigma == "auto":
+        return auto_fraction * scale
+    if sigma == "scott":
+        factor = n_samples ** (-1 / (n_features + 4))
+    else:
+        factor = (n_samples * (n_features + 2) / 4) ** (-1 / (n_features + 4))
+    return float(factor * scale)
+
+
 def split_rows(weight, validation_fraction, held_out, rng):
     """Sorted training and validation row indices (no validation rows unless
     ``held_out``), without the zero-weighted rows, which are dropped rows; a clear

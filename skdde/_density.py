@@ -1,10 +1,10 @@
 """DDEDensity: the scikit-learn layer over the energy network, trainer and normalizer.
 
-About 390 of its lines are docstrings. The rest is longer than one concept's ~400
-because the estimator owns fitted state the lower layers are pure functions of:
-the whitened Gaussian base and the mixture proposal (built from the training data,
-re-expressed at any sigma), and the closures that hand the trainer its likelihood
-term and validation score. Each step still calls one function of a lower layer.
+The estimator validates, converts and stores; its two models' training lives in
+``_density_single.py`` (levels="single") and ``_density_levels.py`` (levels="all"),
+and the torch work in pure functions below them. It keeps the fitted state those
+functions take: the whitened Gaussian base and the data's mixture proposal. About
+390 of the module's lines document its 28 parameters.
 """
 
 import functools
@@ -24,7 +24,14 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._base import TorchStateMixin, build_module, make_generator, resolve_device, to_tensor
+from ._base import (
+    TorchStateMixin,
+    build_module,
+    check_n_samples,
+    make_generator,
+    resolve_device,
+    to_tensor,
+)
 from ._data import (
     Batches,
     Mapped,
@@ -32,13 +39,15 @@ from ._data import (
     centred_tensor,
     is_memory_mapped,
     moments,
+    resolve_sigma,
     split_rows,
     whitening_map,
 )
 from ._density_levels import LEVEL_TOP_FACTOR, MultiLevelMixin
+from ._density_single import SingleLevelMixin
 from ._levels import N_LEVEL_FEATURES, LevelEnergy
 from ._mcmc import sample_energy
-from ._nets import ACTIVATIONS, GaussianBaseEnergy, ResidualMLP, evaluate
+from ._nets import ACTIVATIONS, GaussianBaseEnergy, evaluate, make_net
 from ._normalizer import (
     METHODS,
     N_NORMALIZER_BATCHES,
@@ -48,7 +57,7 @@ from ._normalizer import (
     validation_score,
 )
 from ._proposals import fit_mixture, moment_matched, smoothed_proposal
-from ._train import sigma_path, sigma_schedule, train, training_budget
+from ._train import training_budget
 
 #: normalizer="mixture": the mixture proposal is fitted on at most this many rows.
 MIXTURE_MAX_ROWS = 20_000
@@ -61,36 +70,15 @@ STREAM_BYTES = 2**30
 #: Rows per forward pass when scoring, and chains per batch when sampling.
 SCORE_CHUNK = 65536
 SAMPLE_CHUNK = 8192
-#: sigma="auto": the path's floor as a fraction of the data's scale, the importance
-#: samples that normalize each stage, and the stages without a better validation
-#: likelihood after which the search stops.
+#: sigma="auto": the floor of its levels as a fraction of the data's scale.
 SIGMA_AUTO_MIN_FRACTION = 0.01
-N_STAGES_NO_CHANGE = 5
 #: Importance samples behind each validation log-likelihood (early stopping, stages).
 N_VALIDATION_SAMPLES = 16384
-#: Annealing levels whose weights are kept after fit (evenly spaced in log sigma),
-#: for a DDEGenerator to anneal through; each costs a copy of the network.
-N_KEPT_LEVELS = 8
 #: Proposal draws per chain for the importance-resampled start of MALA.
 SIR_OVERSAMPLING = 8
-#: A verified log Z this far from 0 (the model's own normalization), and beyond 3
-#: of its standard errors, is reported with a warning.
-SELF_NORMALIZATION_TOL = 0.1
 
 
-def _evenly(levels, k):
-    """At most ``k`` of ``levels``, evenly spaced by position, keeping both ends."""
-    if len(levels) <= k:
-        return list(levels)
-    return [levels[round(i)] for i in np.linspace(0, len(levels) - 1, k)]
-
-
-def _data_scale(X, weight):
-    """Root mean square of the features' (weighted) standard deviations."""
-    return math.sqrt(np.trace(moments(X, weight)[1]) / X.shape[1])
-
-
-class DDEDensity(MultiLevelMixin, TorchStateMixin, DensityMixin, BaseEstimator):
+class DDEDensity(SingleLevelMixin, MultiLevelMixin, TorchStateMixin, DensityMixin, BaseEstimator):
     """Denoising density estimator: a neural density of the data smoothed by noise.
 
     A scalar network ``s(x)`` is trained by denoising score matching (Eq. 5 of
@@ -583,7 +571,7 @@ class DDEDensity(MultiLevelMixin, TorchStateMixin, DensityMixin, BaseEstimator):
 
         if not warm:
             # sigma="auto": the base and the network's resolution suit the path's floor
-            sigma = self._resolve_sigma(X, sample_weight)
+            sigma = resolve_sigma(self.sigma, X, sample_weight, SIGMA_AUTO_MIN_FRACTION)
             self._initialize(X_train, w_train, sigma, rng, device)
             self._train_result = None
         generator = make_generator(rng, device)
@@ -623,10 +611,7 @@ class DDEDensity(MultiLevelMixin, TorchStateMixin, DensityMixin, BaseEstimator):
         else:
             result = self._train_single(data, max_iter, train_kw, X_train, w_train, warm)
         self._train_result = result
-        levels = getattr(self, "_level_states", {})
-        kept = _evenly(sorted(s for s in levels if s > self.sigma_), N_KEPT_LEVELS)
-        self._level_states = {s: levels[s] for s in kept}
-        self._level_keep = ()
+        self._trim_kept_levels()
         self.n_iter_ = result.n_iter
         self.n_steps_ = result.n_steps
         self.loss_curve_ = result.loss_curve
@@ -648,34 +633,6 @@ class DDEDensity(MultiLevelMixin, TorchStateMixin, DensityMixin, BaseEstimator):
             self._estimate(self.normalizer, self.n_importance_samples, make_generator(rng, device))
         )
         return self
-
-    def _train_single(self, data, max_iter, train_kw, X_train, w_train, warm):
-        """levels="single": Eq. 5 (with the likelihood term) at ``sigma_``, after
-        annealing from ``sigma_start`` or the search of sigma="auto"."""
-        sigma_start = None if warm else self.sigma_start  # annealing happens once
-        if sigma_start == "auto" or (self.sigma == "auto" and sigma_start is None):
-            sigma_start = _data_scale(X_train, w_train)
-        result, searched = self._train_result, self.sigma == "auto" and not warm
-        if searched:
-            n_epochs, learning_rate = self._search_sigma(data, sigma_start, max_iter, train_kw)
-            sigma_start, max_iter = None, max(1, max_iter - n_epochs)
-            # go on from the best stage's learning rate: a restart at the initial
-            # rate knocked a tuned small-sigma model far off (measured)
-            train_kw["learning_rate_init"] = learning_rate
-            result = self._train_result
-        if not (searched and result.interrupted):  # Ctrl-C in the search ends the fit
-            sigmas = sigma_schedule(self.sigma_, sigma_start, max_iter, self.annealing_fraction)
-            if not searched:
-                self._level_keep = _evenly(sorted(set(sigmas) - {self.sigma_}), N_KEPT_LEVELS)
-            result = train(
-                self.module_,
-                *data,
-                sigmas=sigmas,
-                early_stopping=self.early_stopping,
-                result=result,
-                **train_kw,
-            )
-        return result
 
     def _set_noise_map(self, X, weight):
         """noise_covariance="data": the affine map to units in which the training
@@ -710,46 +667,6 @@ class DDEDensity(MultiLevelMixin, TorchStateMixin, DensityMixin, BaseEstimator):
         self._sigma_now = None
         self._level_states, self._level_keep = {}, ()
 
-    def _search_sigma(self, data, sigma_start, max_iter, train_kw):
-        """sigma="auto": anneal down a path of noise levels, judging each stage by
-        the normalized log-likelihood of the validation split; keep the best.
-
-        Returns the epochs spent and the learning rate at the best stage; sets
-        ``sigma_``, ``sigma_path_`` and ``sigma_path_scores_`` and leaves the best
-        stage's weights in ``module_``.
-        """
-        sigma_min = self.sigma_
-        n_epochs = max(1, int(self.annealing_fraction * max_iter))
-        path = sigma_path(max(sigma_start, sigma_min), sigma_min, n_epochs)
-        self._level_keep = _evenly(sorted(set(path)), 2 * N_KEPT_LEVELS)
-        result = train(
-            self.module_,
-            *data,
-            sigmas=path,
-            early_stopping=self.early_stopping,
-            sigma_search=True,
-            n_stages_no_change=N_STAGES_NO_CHANGE,
-            **train_kw,
-        )
-        self._train_result = result
-        self.sigma_path_ = np.array(result.sigma_path)
-        self.sigma_path_scores_ = np.array(result.sigma_path_scores)
-        if not len(self.sigma_path_):  # interrupted within the first stage
-            self.sigma_ = float(path[0])
-            return result.n_iter, self.learning_rate_init
-        if np.isnan(self.sigma_path_scores_).all():
-            warnings.warn(
-                "sigma='auto' could not normalize any stage of the sigma path "
-                f"reliably; using the last one, sigma={self.sigma_path_[-1]:.4g}.",
-                LogNormalizerWarning,
-                stacklevel=3,
-            )
-            best = -1
-        else:
-            best = int(np.nanargmax(self.sigma_path_scores_))
-        self.sigma_ = float(self.sigma_path_[best])
-        return result.n_iter, result.sigma_path_learning_rates[best]
-
     def _batch_log_normalizer(self):
         """``f(generator, sigma)``: the likelihood term's differentiable log Z."""
         proposal = self._proposal_cache()
@@ -767,25 +684,6 @@ class DDEDensity(MultiLevelMixin, TorchStateMixin, DensityMixin, BaseEstimator):
     def _proposal_cache(self):
         """``f(method, sigma)``: :meth:`_proposal`, built once per pair during a fit."""
         return functools.cache(self._proposal)
-
-    def _resolve_sigma(self, X, weight):
-        if not isinstance(self.sigma, str):
-            return float(self.sigma)
-        # zero-weighted rows are dropped rows: they do not count towards n
-        n_samples, n_features = np.count_nonzero(weight), X.shape[1]
-        scale = _data_scale(X, weight)
-        if not scale > 0:
-            raise ValueError(
-                f"sigma={self.sigma!r} scales with the data's spread, but every "
-                "feature of X is constant; give sigma as a number."
-            )
-        if self.sigma == "auto":
-            return SIGMA_AUTO_MIN_FRACTION * scale
-        if self.sigma == "scott":
-            factor = n_samples ** (-1 / (n_features + 4))
-        else:
-            factor = (n_samples * (n_features + 2) / 4) ** (-1 / (n_features + 4))
-        return float(factor * scale)
 
     def _set_base(self, X, weight):
         """The Gaussian base: mean and whitening matrix of ``Cov + sigma_^2 I``."""
@@ -806,35 +704,26 @@ class DDEDensity(MultiLevelMixin, TorchStateMixin, DensityMixin, BaseEstimator):
         self._log_det_whitening = -0.5 * float(np.log(evals).sum())
 
     def _energy_factory(self, n_features):
-        network, sizes, act = (
-            self.network,
-            tuple(self.hidden_layer_sizes),
-            self.activation,
-        )
         as_tensor = lambda a: torch.tensor(a, dtype=torch.float32)  # noqa: E731
-        whitening = as_tensor(self._whitening)
         # sigma in whitened units, averaged over directions: the finest scale of p~
         resolution = self.sigma_ * math.exp(self._log_det_whitening / n_features)
         n_context = N_LEVEL_FEATURES if self.levels == "all" else 0
+        sizes = tuple(self.hidden_layer_sizes)
+        net = functools.partial(
+            make_net, self.network, n_features, sizes, self.activation, resolution, n_context
+        )
+        if not n_context:
+            whitening = as_tensor(self._whitening)
+            return lambda: GaussianBaseEnergy(net(), whitening)
         # levels="all" works on (x - mean) / scale, levels and all, so that
         # variances and their time derivatives stay within float32 at any scale
         evals, evecs = np.maximum(self._eigh[0], 0) / self._scale**2, self._eigh[1]
         unwhitening = as_tensor(self._unwhitening / self._scale)
         t_min = self._level(self.sigma_)
         t_max = LEVEL_TOP_FACTOR * max(evals.max(), t_min)
-
-        def factory():
-            if network is not None:
-                net = network(n_features + n_context)
-            else:
-                net = ResidualMLP(n_features, sizes, act, resolution, n_context)
-            if n_context:
-                return LevelEnergy(
-                    net, as_tensor(evals), as_tensor(evecs), t_min, t_max, unwhitening
-                )
-            return GaussianBaseEnergy(net, whitening)
-
-        return factory
+        return lambda: LevelEnergy(
+            net(), as_tensor(evals), as_tensor(evecs), t_min, t_max, unwhitening
+        )
 
     def _tensor(self, X):
         return centred_tensor(X, self._mean, self.device_, self._scale)
@@ -853,21 +742,6 @@ class DDEDensity(MultiLevelMixin, TorchStateMixin, DensityMixin, BaseEstimator):
 
     def _gaussian_part(self, sigma, power=1):
         return moment_matched(self._eigh, self._base_sigma, sigma, power)
-
-    def _set_sigma(self, sigma):
-        """Move the energy's Gaussian part to ``p~``'s moments at ``sigma``.
-
-        The weights reached at the levels of the annealing listed in
-        ``_level_keep`` are kept in ``_level_states``, keyed by sigma: a
-        DDEGenerator trained against this density anneals through them.
-        """
-        previous = getattr(self, "_sigma_now", None)
-        if previous in getattr(self, "_level_keep", ()) and previous != sigma:
-            # on the CPU: no device memory held, and pickles load anywhere
-            state = self.module_.state_dict()
-            self._level_states[previous] = {k: v.detach().cpu().clone() for k, v in state.items()}
-        self._sigma_now = sigma
-        self.module_.set_precision(self._gaussian_part(sigma, power=-1))
 
     def _proposal(self, method, sigma=None):
         sigma = self.sigma_ if sigma is None else sigma
@@ -910,17 +784,7 @@ class DDEDensity(MultiLevelMixin, TorchStateMixin, DensityMixin, BaseEstimator):
         self.normalizer_ = estimate.method
         self.log_normalizer_problems_ = estimate.problems
         if self.levels == "all":
-            residual = self.log_normalizer_residual_ = estimate.log_z + self._log_det_levels
-            off = abs(residual) > max(3 * estimate.stderr, SELF_NORMALIZATION_TOL)
-            if warn_residual and off:
-                warnings.warn(
-                    f"The multi-level model's own normalization is off by {residual:.3g} "
-                    f"nats at sigma={self.sigma_:.4g} (the {estimate.method!r} estimate of "
-                    f"log Z, +- {estimate.stderr:.2g}), which score_samples corrects; "
-                    "training longer usually shrinks it.",
-                    UserWarning,  # log_normalizer_ itself is fine: not a LogNormalizerWarning
-                    stacklevel=3,
-                )
+            self._store_residual(estimate, warn_residual)
         if estimate.problems:
             warnings.warn(
                 f"The {estimate.method!r} estimate of log Z may be unreliable: "
@@ -1080,10 +944,7 @@ class DDEDensity(MultiLevelMixin, TorchStateMixin, DensityMixin, BaseEstimator):
             Only when ``return_diagnostics=True``.
         """
         check_is_fitted(self)
-        if not isinstance(n_samples, Integral) or isinstance(n_samples, bool):
-            raise TypeError(f"n_samples must be an int, got {type(n_samples).__name__}.")
-        if n_samples < 1:
-            raise ValueError(f"n_samples must be at least 1, got {n_samples}.")
+        n_samples = check_n_samples(n_samples)
         generator = make_generator(check_random_state(random_state), self.device_)
         z, stats = sample_energy(
             self.module_.whitened,

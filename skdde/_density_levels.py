@@ -51,6 +51,9 @@ LEVEL_SPACING = 1.1
 #: Levels of the ladder AIS (normalizer="ladder") and of the annealed start of
 #: sample(), evenly spaced in log t from the exact top level down.
 LADDER_LEVELS = 256
+#: A verified log Z this far from 0 (the model's own normalization), and beyond 3
+#: of its standard errors, is reported with a warning.
+SELF_NORMALIZATION_TOL = 0.1
 
 
 class MultiLevelMixin:
@@ -140,6 +143,20 @@ class MultiLevelMixin:
         self._t_low = objective.t_low
         energy.set_level(self._level(self.sigma_))
         return result
+
+    def _store_residual(self, estimate, warn=True):
+        """``log_normalizer_residual_``: the model's own normalization error, by the
+        verified ``estimate``; a warning beyond its error bar."""
+        residual = self.log_normalizer_residual_ = estimate.log_z + self._log_det_levels
+        if warn and abs(residual) > max(3 * estimate.stderr, SELF_NORMALIZATION_TOL):
+            warnings.warn(
+                f"The multi-level model's own normalization is off by {residual:.3g} "
+                f"nats at sigma={self.sigma_:.4g} (the {estimate.method!r} estimate of "
+                f"log Z, +- {estimate.stderr:.2g}), which score_samples corrects; "
+                "training longer usually shrinks it.",
+                UserWarning,  # log_normalizer_ itself is fine: not a LogNormalizerWarning
+                stacklevel=4,
+            )
 
     def _candidate_levels(self):
         """sigma="auto" with levels="all": the levels, spaced by ``LEVEL_SPACING``

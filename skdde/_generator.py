@@ -24,12 +24,13 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._base import (
     TorchStateMixin,
     build_module,
+    check_n_samples,
     make_generator,
     resolve_device,
     to_tensor,
 )
 from ._data import moments
-from ._density import DDEDensity, _evenly
+from ._density import DDEDensity
 from ._density_levels import LEVEL_FLOOR_SHARE, LEVEL_TIME_WEIGHT, LEVEL_TOP_FACTOR
 from ._levels import DualScoreObjective, InUnits, LevelGeneratorObjective
 from ._nets import (
@@ -42,6 +43,7 @@ from ._nets import (
 )
 from ._normalizer import N_NORMALIZER_BATCHES, importance_sampling
 from ._proposals import Gaussian, Mixture
+from ._train import evenly
 from ._train_generator import train_generator
 
 #: Steps of s_q on the fresh generator's output before the alternation starts (at
@@ -568,7 +570,7 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
         (each for an equal share of ``annealing_fraction`` of the steps, at least
         ``CHECK_INTERVAL``), then ``sigma_``; no annealing on a warm start."""
         n_anneal = int(self.annealing_fraction * self.max_iter)
-        levels = _evenly([s for s in levels if s > self.sigma_], n_anneal // CHECK_INTERVAL)
+        levels = evenly([s for s in levels if s > self.sigma_], n_anneal // CHECK_INTERVAL)
         if not levels or self._train_result is not None:
             return [self.sigma_] * self.max_iter
         per = n_anneal // len(levels)
@@ -695,10 +697,7 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
             Samples of the (sharp) generated density ``q``.
         """
         check_is_fitted(self)
-        if not isinstance(n_samples, Integral) or isinstance(n_samples, bool):
-            raise TypeError(f"n_samples must be an int, got {type(n_samples).__name__}.")
-        if n_samples < 1:
-            raise ValueError(f"n_samples must be at least 1, got {n_samples}.")
+        n_samples = check_n_samples(n_samples)
         generator = make_generator(check_random_state(random_state), self.device_)
         return self._generate(self._codes(int(n_samples), generator)).double().cpu().numpy()
 

@@ -169,6 +169,14 @@ class Generator(nn.Module):
         return self.output(self.loc + u @ self.scale.T)
 
 
+def make_net(network, n_features, hidden_layer_sizes, activation, resolution, n_context=0):
+    """A fresh ``network(n_features + n_context)``, or the default :class:`ResidualMLP`
+    when ``network`` is None."""
+    if network is not None:
+        return network(n_features + n_context)
+    return ResidualMLP(n_features, hidden_layer_sizes, activation, resolution, n_context)
+
+
 class GaussianBaseEnergy(nn.Module):
     """``s(x) = h(W x) - (W x)^T P (W x) / 2`` on centred input ``x``.
 

@@ -88,6 +88,13 @@ def sigma_path(sigma_start, sigma_min, n_epochs):
     return [s for s in levels for _ in range(per_level)]
 
 
+def evenly(levels, k):
+    """At most ``k`` of ``levels``, evenly spaced by position, keeping both ends."""
+    if len(levels) <= k:
+        return list(levels)
+    return [levels[round(i)] for i in np.linspace(0, len(levels) - 1, k)]
+
+
 def training_budget(n_train, batch_size="auto", max_iter="auto"):
     """``(batch_size, max_iter)`` for ``n_train`` rows: "auto" is ``n_train // 32``
     rows clipped to [32, 512], and ``AUTO_EPOCHS`` epochs, fewer when they would

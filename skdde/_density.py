@@ -4,7 +4,7 @@ The estimator validates, converts and stores; its two models' training lives in
 ``_density_single.py`` (levels="single") and ``_density_levels.py`` (levels="all"),
 and the torch work in pure functions below them. It keeps the fitted state those
 functions take: the whitened Gaussian base and the data's mixture proposal. About
-390 of the module's lines document its 28 parameters.
+390 of the module's lines document its 29 parameters.
 """
 
 import functools

@@ -853,7 +853,7 @@ class DDEDensity(SingleLevelMixin, MultiLevelMixin, TorchStateMixin, DensityMixi
 
     def _check_estimate(self, method, n_samples):
         """Validate a normalizer ``method`` and ``n_samples``; ``n_samples`` as an int."""
-        methods = METHODS if self.levels == "all" else METHODS[:-1]
+        methods = tuple(m for m in METHODS if m != "ladder" or self.levels == "all")
         if method not in methods:
             raise ValueError(f"method must be one of {methods}, got {method!r}.")
         if n_samples is None:

@@ -699,7 +699,7 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
         check_is_fitted(self)
         n_samples = check_n_samples(n_samples)
         generator = make_generator(check_random_state(random_state), self.device_)
-        return self._generate(self._codes(int(n_samples), generator)).double().cpu().numpy()
+        return self._generate(self._codes(n_samples, generator)).double().cpu().numpy()
 
     def generate(self, Z):
         """Map given latent codes through the generator (e.g. to interpolate).

@@ -6,8 +6,8 @@ sigma annealing, early stopping on a held-out denoising loss with fixed noise, a
 recovery from divergence. All randomness comes from the ``generator`` passed in.
 
 Past 400 lines because ``train`` is one loop whose epoch, divergence, early-stopping
-and sigma-search bookkeeping share state; splitting it is issue 28's (thin
-estimators over a small core), with the multi-level objective joining it.
+and sigma-search bookkeeping share state; the schedules beside it (sigma's, the
+learning rate's, the epoch budget) are the few lines each that it reads.
 """
 
 import copy

@@ -26,7 +26,8 @@ truth = eight_gaussians()
 for seed, fraction in [(0, 0.5), (1, 0.5), (0, 0.0)]:
     X = truth.sample(3000, random_state=seed)
     start = time.perf_counter()
-    gen = DDEGenerator(sigma=0.1, annealing_fraction=fraction, random_state=seed).fit(X)
+    gen = DDEGenerator(sigma=0.1, training_options={"annealing_fraction": fraction},
+                       random_state=seed).fit(X)
     seconds = time.perf_counter() - start
     samples = gen.sample(20000, random_state=1)
     d = np.linalg.norm(samples[:, None, :] - truth.means[None], axis=-1)

@@ -103,7 +103,7 @@ def part_fit(kind):
         np.save(path, data(n, dtype=np.float32))
         X = np.load(path, mmap_mode="r") if kind == "memmap" else np.load(path)
         est = quick_model(max_iter=1, batch_size=512, early_stopping=False,
-                          sigma_start=None, n_importance_samples=16384)
+                          training_options=dict(sigma_start=None, n_importance_samples=16384))
         start = time.perf_counter()
         with PeakAnon() as peak, warnings.catch_warnings():
             before = rss_anon()

@@ -62,7 +62,8 @@ for name, model in models.items():
     print(f"{name:36s} {ll.mean():14.3f} +- {ll.std() / np.sqrt(len(ll)):.3f} {times[name]:7.1f}")
 dde = models["DDEDensity(sigma=0.05)"]
 print(f"log Z = {dde.log_normalizer_:.3f} +- {dde.log_normalizer_stderr_:.3f} "
-      f"(effective sample size {dde.importance_ess_:.0f} of {dde.n_importance_samples})")
+      f"(effective sample size {dde.importance_ess_:.0f}, Pareto k-hat "
+      f"{dde.log_normalizer_khat_:.2f})")
 
 # %%
 xs = np.linspace(-2.3, 2.3, 200)

@@ -76,7 +76,7 @@ def run(n_inner):
         density=density,
         n_inner_steps=n_inner,
         max_iter=chunk,
-        annealing_fraction=0.0,
+        training_options={"annealing_fraction": 0.0},
         learning_rate="constant",
         warm_start=True,
         random_state=0,

@@ -6,8 +6,12 @@ import warnings
 
 import numpy as np
 import torch
+from sklearn.utils._param_validation import Hidden, StrOptions, validate_parameter_constraints
 
 from ._version import __version__
+
+# default of a constructor parameter that moved into ``training_options``
+DEPRECATED = "deprecated"
 
 
 def check_n_samples(n_samples):
@@ -17,6 +21,46 @@ def check_n_samples(n_samples):
     if n_samples < 1:
         raise ValueError(f"n_samples must be at least 1, got {n_samples}.")
     return int(n_samples)
+
+
+def resolve_options(estimator, defaults, constraints):
+    """The estimator's ``training_options`` over ``defaults``, validated.
+
+    A deprecated constructor parameter given a value still counts, with a
+    ``FutureWarning``; giving it both ways is an error.
+    """
+    name = type(estimator).__name__
+    given = dict(estimator.training_options or {})
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        raise ValueError(
+            f"training_options of {name} has unknown keys {unknown}; "
+            f"the known keys are {sorted(defaults)}."
+        )
+    for key in defaults:
+        value = getattr(estimator, key, DEPRECATED)
+        if isinstance(value, str) and value == DEPRECATED:
+            continue
+        if key in given:
+            raise ValueError(
+                f"{key} is given both as a parameter of {name} and in training_options; "
+                "give it in training_options only."
+            )
+        warnings.warn(
+            f"The {key} parameter of {name} is deprecated since skdde 0.2 and will be "
+            f"removed in 0.3: pass training_options={{{key!r}: ...}} instead.",
+            FutureWarning,
+            stacklevel=3,
+        )
+        given[key] = value
+    options = {**defaults, **given}
+    validate_parameter_constraints(constraints, options, caller_name=f"{name} training_options")
+    return options
+
+
+def deprecated_constraints(constraints):
+    """Constructor constraints of the parameters that moved into ``training_options``."""
+    return {k: [*v, Hidden(StrOptions({DEPRECATED}))] for k, v in constraints.items()}
 
 
 def resolve_device(device):
@@ -64,6 +108,8 @@ class TorchStateMixin:
     """
 
     _torch_attributes = ()
+    # parameters that moved into ``training_options``, with their former defaults
+    _training_defaults = {}
 
     def __getstate__(self):
         state = dict(super().__getstate__())  # may be the live __dict__
@@ -74,6 +120,22 @@ class TorchStateMixin:
         state["_skdde_version"] = __version__
         return state
 
+    def _upgrade_state(self, state):
+        """A pickle of skdde 0.1: the parameters that moved into ``training_options``
+        become the sentinel where they held their default (so a refit does not warn),
+        and a fitted model keeps the options it was fitted with."""
+        if "training_options" in state:
+            return
+        state["training_options"] = None
+        options = {}
+        for key, default in self._training_defaults.items():
+            value = state.get(key, default)
+            options[key] = value
+            if value == default:
+                state[key] = DEPRECATED
+        if "n_features_in_" in state:
+            state["_options"] = options
+
     def __setstate__(self, state):
         version = state.pop("_skdde_version", None)
         if version is not None and version != __version__:
@@ -83,6 +145,7 @@ class TorchStateMixin:
                 UserWarning,
                 stacklevel=2,
             )
+        self._upgrade_state(state)
         super().__setstate__(state)
         device = getattr(self, "device_", None)
         if device is None:

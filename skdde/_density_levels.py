@@ -219,7 +219,7 @@ class MultiLevelMixin:
             The level, between the lowest trained one and the top (``sigma_`` and
             the levels of ``sigma_path_`` among them).
         normalizer : {"auto", "gaussian", "mixture", "ais", "ladder"}, default="auto"
-            As the ``normalizer`` parameter.
+            As the ``"normalizer"`` of ``training_options``.
         n_samples : int, default=None
             As in :meth:`estimate_log_normalizer`.
         random_state : int, RandomState instance or None, default=None

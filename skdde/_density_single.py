@@ -30,7 +30,7 @@ class SingleLevelMixin:
     def _train_single(self, data, max_iter, train_kw, X_train, w_train, warm):
         """levels="single": Eq. 5 (with the likelihood term) at ``sigma_``, after
         annealing from ``sigma_start`` or the search of sigma="auto"."""
-        sigma_start = None if warm else self.sigma_start  # annealing happens once
+        sigma_start = None if warm else self._options["sigma_start"]  # annealing happens once
         if sigma_start == "auto" or (self.sigma == "auto" and sigma_start is None):
             sigma_start = data_scale(X_train, w_train)
         result, searched = self._train_result, self.sigma == "auto" and not warm
@@ -42,7 +42,9 @@ class SingleLevelMixin:
             train_kw["learning_rate_init"] = learning_rate
             result = self._train_result
         if not (searched and result.interrupted):  # Ctrl-C in the search ends the fit
-            sigmas = sigma_schedule(self.sigma_, sigma_start, max_iter, self.annealing_fraction)
+            sigmas = sigma_schedule(
+                self.sigma_, sigma_start, max_iter, self._options["annealing_fraction"]
+            )
             if not searched:
                 self._level_keep = evenly(sorted(set(sigmas) - {self.sigma_}), N_KEPT_LEVELS)
             result = train(
@@ -64,7 +66,7 @@ class SingleLevelMixin:
         stage's weights in ``module_``.
         """
         sigma_min = self.sigma_
-        n_epochs = max(1, int(self.annealing_fraction * max_iter))
+        n_epochs = max(1, int(self._options["annealing_fraction"] * max_iter))
         path = sigma_path(max(sigma_start, sigma_min), sigma_min, n_epochs)
         self._level_keep = evenly(sorted(set(path)), 2 * N_KEPT_LEVELS)
         result = train(

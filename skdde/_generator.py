@@ -22,11 +22,14 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import (
+    DEPRECATED,
     TorchStateMixin,
     build_module,
     check_n_samples,
+    deprecated_constraints,
     make_generator,
     resolve_device,
+    resolve_options,
     to_tensor,
 )
 from ._data import moments
@@ -67,6 +70,22 @@ GENERATOR_FLOOR_SHARE = 0.25
 #: moments that place the fresh generator.
 SIGMOID_EPS = 1e-3
 
+#: The settings a few fits and the benchmarks vary, given as ``training_options``.
+TRAINING_OPTIONS = {
+    "dde_hidden_layer_sizes": (128, 128, 128),
+    "dde_activation": "softplus",
+    "dde_learning_rate_init": 1e-3,
+    "annealing_fraction": 0.5,
+    "n_importance_samples": 65536,
+}
+_OPTION_CONSTRAINTS = {
+    "dde_hidden_layer_sizes": [tuple, list],
+    "dde_activation": [StrOptions(set(ACTIVATIONS))],
+    "dde_learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+    "annealing_fraction": [Interval(Real, 0, 1, closed="left")],
+    "n_importance_samples": [Interval(Integral, 16, None, closed="left")],
+}
+
 
 class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
     """One-step generator trained by reverse KL against denoising density estimators.
@@ -92,11 +111,11 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
 
     With ``levels="single"`` and a data DDE annealed from a larger sigma, the
     generator first follows its snapshots down the same noise levels over
-    ``annealing_fraction`` of the steps: at large sigma the modes of ``p~``
+    ``"annealing_fraction"`` of the steps: at large sigma the modes of ``p~``
     overlap and the generator shares mass between them freely, which at small
     sigma it does only very slowly (``benchmarks/generator.py``). It buys mode
     balance, not sharpness: on a 1-D mixture, in development runs,
-    ``annealing_fraction=0`` ended closer to the data in the same number of steps.
+    an annealing fraction of 0 ended closer to the data in the same number of steps.
 
     Parameters
     ----------
@@ -116,10 +135,6 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
     output_activation : {"identity", "sigmoid"}, default="identity"
         Applied to the generator's output; ``"sigmoid"`` for data in [0, 1]
         (e.g. pixel intensities), checked at fit.
-    dde_hidden_layer_sizes : tuple of int, default=(128, 128, 128)
-        Hidden layers of ``s_q``, and of ``s_p`` when ``density`` is None.
-    dde_activation : {"softplus", "silu", "tanh"}, default="softplus"
-        Activation of ``s_q``, and of ``s_p`` when ``density`` is None.
     n_inner_steps : int, default=5
         Steps of ``s_q`` per generator step (5 was the paper's best trade-off).
         On a 1-D mixture of eight Gaussians, 10 ended 2.5x closer to the data
@@ -131,13 +146,8 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
         Generated points per step (of either network).
     learning_rate_init : float, default=1e-3
         Initial Adam learning rate of the generator.
-    dde_learning_rate_init : float, default=1e-3
-        Initial Adam learning rate of ``s_q``.
     learning_rate : {"cosine", "constant"}, default="cosine"
         Schedule of both learning rates over the ``max_iter`` steps.
-    annealing_fraction : float, default=0.5
-        Fraction of the steps spent on the data DDE's annealing levels above
-        ``sigma_``, when it has them (``levels="single"`` only).
     levels : {"single", "all"} or None, default=None
         ``None`` takes the given ``density``'s ``levels``, and ``"all"`` when
         ``density`` is None. ``"single"`` is Algorithm 1: both DDEs at one noise level (annealed, as
@@ -156,10 +166,22 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
         reused as is (e.g. the best estimator of a grid search over sigma). It is
         not trained further. The generator anneals through the weights the
         density kept at up to 8 levels of its own annealing; a density fitted
-        without annealing (``sigma_start=None``) has none, and the generator
+        without annealing (``"sigma_start": None``) has none, and the generator
         trains at ``sigma_`` only.
-    n_importance_samples : int, default=65536
-        Importance samples for the final normalizer of ``s_q``.
+    training_options : dict, default=None
+        Settings that few fits need to change, by key; a key left out keeps its
+        default, given in brackets:
+
+        - ``"dde_hidden_layer_sizes"`` ((128, 128, 128)) and ``"dde_activation"``
+          (``"softplus"``): the network of ``s_q``, and of ``s_p`` when
+          ``density`` is None;
+        - ``"dde_learning_rate_init"`` (1e-3): Adam's initial learning rate of
+          ``s_q``;
+        - ``"annealing_fraction"`` (0.5): the fraction of the steps spent on the
+          data DDE's annealing levels above ``sigma_``, when it has them
+          (``levels="single"`` only);
+        - ``"n_importance_samples"`` (65536): importance samples of the final
+          normalizer of ``s_q``.
     warm_start : bool, default=False
         Continue training the fitted generator and ``s_q`` on the next ``fit``,
         against the same data DDE, with Adam's moments and the random stream
@@ -170,6 +192,10 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
         Seeds everything: both DDEs, the generator, the noise and the samples.
     device : {"auto", "cpu", "cuda"}, default="auto"
         Where the networks live.
+    dde_hidden_layer_sizes, dde_activation, dde_learning_rate_init, \
+annealing_fraction, n_importance_samples : deprecated
+        .. deprecated:: 0.2
+           Give them in ``training_options``; as parameters they are removed in 0.3.
 
     Attributes
     ----------
@@ -256,24 +282,22 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
         "hidden_layer_sizes": [tuple, list],
         "activation": [StrOptions(set(GENERATOR_ACTIVATIONS))],
         "output_activation": [StrOptions(set(OUTPUT_ACTIVATIONS))],
-        "dde_hidden_layer_sizes": [tuple, list],
-        "dde_activation": [StrOptions(set(ACTIVATIONS))],
         "n_inner_steps": [Interval(Integral, 1, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
-        "dde_learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "learning_rate": [StrOptions({"cosine", "constant"})],
-        "annealing_fraction": [Interval(Real, 0, 1, closed="left")],
         "levels": [StrOptions({"single", "all"}), None],
         "density": [DDEDensity, None],
-        "n_importance_samples": [Interval(Integral, 16, None, closed="left")],
+        "training_options": [dict, None],
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
         "device": [StrOptions({"auto", "cpu", "cuda"})],
+        **deprecated_constraints(_OPTION_CONSTRAINTS),
     }
     _torch_attributes = ("generator_",)
+    _training_defaults = TRAINING_OPTIONS
 
     def __init__(
         self,
@@ -283,44 +307,46 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
         hidden_layer_sizes=(256, 256, 256),
         activation="relu",
         output_activation="identity",
-        dde_hidden_layer_sizes=(128, 128, 128),
-        dde_activation="softplus",
         n_inner_steps=5,
         max_iter=3000,
         batch_size=512,
         learning_rate_init=1e-3,
-        dde_learning_rate_init=1e-3,
         learning_rate="cosine",
-        annealing_fraction=0.5,
         levels=None,
         density=None,
-        n_importance_samples=65536,
+        training_options=None,
         warm_start=False,
         verbose=0,
         random_state=None,
         device="auto",
+        dde_hidden_layer_sizes=DEPRECATED,
+        dde_activation=DEPRECATED,
+        dde_learning_rate_init=DEPRECATED,
+        annealing_fraction=DEPRECATED,
+        n_importance_samples=DEPRECATED,
     ):
         self.sigma = sigma
         self.latent_dim = latent_dim
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.output_activation = output_activation
-        self.dde_hidden_layer_sizes = dde_hidden_layer_sizes
-        self.dde_activation = dde_activation
         self.n_inner_steps = n_inner_steps
         self.max_iter = max_iter
         self.batch_size = batch_size
         self.learning_rate_init = learning_rate_init
-        self.dde_learning_rate_init = dde_learning_rate_init
         self.learning_rate = learning_rate
-        self.annealing_fraction = annealing_fraction
         self.levels = levels
         self.density = density
-        self.n_importance_samples = n_importance_samples
+        self.training_options = training_options
         self.warm_start = warm_start
         self.verbose = verbose
         self.random_state = random_state
         self.device = device
+        self.dde_hidden_layer_sizes = dde_hidden_layer_sizes
+        self.dde_activation = dde_activation
+        self.dde_learning_rate_init = dde_learning_rate_init
+        self.annealing_fraction = annealing_fraction
+        self.n_importance_samples = n_importance_samples
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -339,6 +365,7 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
             The fitted estimator.
         """
         warm = self.warm_start and getattr(self, "density_", None) is not None
+        self._options = resolve_options(self, TRAINING_OPTIONS, _OPTION_CONSTRAINTS)
         X = validate_data(
             self, X, dtype=[np.float64, np.float32], order="C", reset=not warm
         )
@@ -393,7 +420,7 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
                 est = importance_sampling(
                     target.whitened,
                     density._proposal("mixture", sigma),
-                    density.n_importance_samples,
+                    density._options["n_importance_samples"],
                     N_NORMALIZER_BATCHES,
                     torch_rng,
                 )
@@ -455,6 +482,7 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
         (3, 2)
         """
         self._validate_params()
+        self._options = resolve_options(self, TRAINING_OPTIONS, _OPTION_CONSTRAINTS)
         if not callable(log_prob):
             raise TypeError(f"log_prob must be callable, got {type(log_prob).__name__}.")
         if not isinstance(n_features, Integral) or n_features < 1:
@@ -514,8 +542,8 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
             return copy.deepcopy(given)
         if given is None:
             given = DDEDensity(
-                hidden_layer_sizes=self.dde_hidden_layer_sizes,
-                activation=self.dde_activation,
+                hidden_layer_sizes=self._options["dde_hidden_layer_sizes"],
+                activation=self._options["dde_activation"],
                 levels=self.levels_,
                 verbose=self.verbose,
                 device=self.device,
@@ -551,10 +579,10 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
             z = self._codes(N_PROPOSAL_ROWS, make_generator(rng, self.device_))
             X = self._generate(z).double().cpu().numpy()
         model = DDEDensity(
-            hidden_layer_sizes=self.dde_hidden_layer_sizes,
-            activation=self.dde_activation,
+            hidden_layer_sizes=self._options["dde_hidden_layer_sizes"],
+            activation=self._options["dde_activation"],
             levels=self.levels_ if levels is None else levels,
-            n_importance_samples=self.n_importance_samples,
+            training_options={"n_importance_samples": self._options["n_importance_samples"]},
             device=self.device_,
         )
         model.n_features_in_ = n_features
@@ -569,7 +597,7 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
         """Noise level of each generator step: the data DDE's kept annealing levels
         (each for an equal share of ``annealing_fraction`` of the steps, at least
         ``CHECK_INTERVAL``), then ``sigma_``; no annealing on a warm start."""
-        n_anneal = int(self.annealing_fraction * self.max_iter)
+        n_anneal = int(self._options["annealing_fraction"] * self.max_iter)
         levels = evenly([s for s in levels if s > self.sigma_], n_anneal // CHECK_INTERVAL)
         if not levels or self._train_result is not None:
             return [self.sigma_] * self.max_iter
@@ -644,7 +672,7 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
             n_warmup_steps=min(N_WARMUP_STEPS, self.n_inner_steps * self.max_iter),
             batch_size=self.batch_size,
             learning_rate_init=self.learning_rate_init,
-            model_learning_rate_init=self.dde_learning_rate_init,
+            model_learning_rate_init=self._options["dde_learning_rate_init"],
             learning_rate=self.learning_rate,
             rng=torch_rng,
             check_interval=CHECK_INTERVAL,
@@ -668,7 +696,7 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
         generated = self._generate(self._codes(N_PROPOSAL_ROWS, torch_rng))
         generated = generated.double().cpu().numpy()
         model._set_mixture(generated, np.ones(len(generated)), rng)
-        estimate = model._estimate("auto", self.n_importance_samples, torch_rng)
+        estimate = model._estimate("auto", self._options["n_importance_samples"], torch_rng)
         model._store_normalizer(estimate, warn_residual=False)  # s_q is not the user's fit
 
     def _loc_tensor(self, density):

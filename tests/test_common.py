@@ -7,18 +7,15 @@ from skdde import DDEDensity, DDEGenerator
 CHEAP = dict(
     hidden_layer_sizes=(8,),
     max_iter=3,
-    n_importance_samples=256,
-    mala_burn_in=5,
-    mala_n_steps=2,
+    training_options=dict(n_importance_samples=256, mala_burn_in=5, mala_n_steps=2),
     device="cpu",
 )
 
 
 GENERATOR = dict(
     hidden_layer_sizes=(8,),
-    dde_hidden_layer_sizes=(8,),
     max_iter=3,
-    n_importance_samples=256,
+    training_options=dict(dde_hidden_layer_sizes=(8,), n_importance_samples=256),
     density=DDEDensity(**CHEAP),
     device="cpu",
 )

@@ -20,8 +20,9 @@ from skdde._data import split_rows
 from skdde._train import training_budget
 from skdde.datasets import eight_gaussians, eight_gaussians_1d, make_moons
 
-SMALL = dict(hidden_layer_sizes=(32, 32), max_iter=30, n_importance_samples=4096,
-             mala_burn_in=50, mala_n_steps=20, device="cpu")
+MALA = dict(mala_burn_in=50, mala_n_steps=20)
+SMALL = dict(hidden_layer_sizes=(32, 32), max_iter=30, device="cpu",
+             training_options=dict(MALA, n_importance_samples=4096))
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +155,8 @@ def test_unit_sample_weight_equals_none(moons):
 
 def test_compiled_training_matches_the_uncompiled_fit(moons, monkeypatch):
     # at sigma only, the likelihood term in every epoch
-    kw = dict(sigma=0.2, sigma_start=None, random_state=0, **{**SMALL, "max_iter": 5})
+    options = dict(SMALL["training_options"], sigma_start=None)
+    kw = dict(SMALL, sigma=0.2, random_state=0, max_iter=5, training_options=options)
     a = _quiet_fit(DDEDensity(**kw), moons)
     made = []
     monkeypatch.setattr(_train, "Compiled", lambda fn: made.append(fn) or Compiled(fn))
@@ -239,7 +241,7 @@ def test_fitted_attributes(fitted):
     assert fitted.n_features_in_ == 2 and fitted.device_ == "cpu"
     assert fitted.n_iter_ == len(fitted.loss_curve_) == len(fitted.validation_scores_)
     assert np.isfinite(fitted.log_normalizer_) and fitted.log_normalizer_stderr_ >= 0
-    assert 0 < fitted.importance_ess_ <= fitted.n_importance_samples
+    assert 0 < fitted.importance_ess_ <= SMALL["training_options"]["n_importance_samples"]
     assert isinstance(fitted.module_, torch.nn.Module)
 
 
@@ -365,7 +367,9 @@ def test_network_factory_replaces_the_mlp(moons):
         return torch.nn.Sequential(torch.nn.Linear(n_features, 4), torch.nn.Tanh(),
                                    torch.nn.Linear(4, 1))
 
-    est = _quiet_fit(DDEDensity(sigma=0.3, network=tiny, random_state=0, **SMALL), moons)
+    options = dict(SMALL["training_options"], network=tiny)
+    est = _quiet_fit(DDEDensity(sigma=0.3, random_state=0, **dict(SMALL, training_options=options)),
+                     moons)
     assert isinstance(est.module_.net, torch.nn.Sequential)
     assert np.isfinite(est.score(moons))
 
@@ -375,7 +379,7 @@ def test_mass_of_separated_modes_is_learned():
     # barely sees the gap; the likelihood term sets the shares.
     rng = np.random.default_rng(0)
     X = np.r_[rng.normal(-3, 0.2, 3000), rng.normal(3, 0.2, 1000)][:, None]
-    params = dict(SMALL, max_iter=60, n_importance_samples=65536)
+    params = dict(SMALL, max_iter=60, training_options=dict(MALA, n_importance_samples=65536))
     est = _quiet_fit(DDEDensity(sigma=0.2, random_state=0, **params), X)
     xs = np.linspace(-6, 6, 4001)[:, None]
     p = np.exp(est.score_samples(xs)) * (xs[1, 0] - xs[0, 0])
@@ -424,7 +428,7 @@ def test_data_shaped_noise_sees_features_only_up_to_their_units(moons):
 def test_data_shaped_noise_integrates_to_one_on_correlated_data(moons):
     X = moons @ np.array([[1.0, 0.6], [0.0, 0.2]])
     # SMALL's 4096 importance samples leave log Z a standard error of 0.02 here
-    params = dict(SMALL, n_importance_samples=65536)
+    params = dict(SMALL, training_options=dict(MALA, n_importance_samples=65536))
     est = _quiet_fit(DDEDensity(sigma=0.2, noise_covariance="data", random_state=0,
                                 **params), X)
     xs = np.linspace(X[:, 0].min() - 1.5, X[:, 0].max() + 1.5, 401)

@@ -12,10 +12,11 @@ from sklearn.base import clone
 from skdde import DDEDensity
 from skdde.datasets import eight_gaussians, make_moons
 
-SMALL = dict(levels="all", hidden_layer_sizes=(64, 64), n_importance_samples=65536,
-             mala_burn_in=50, mala_n_steps=20, device="cpu")
+MALA = dict(mala_burn_in=50, mala_n_steps=20)
+SMALL = dict(levels="all", hidden_layer_sizes=(64, 64), device="cpu",
+             training_options=dict(MALA, n_importance_samples=65536))
 #: for fits whose log Z no assert reads closely
-CHEAP = dict(SMALL, n_importance_samples=4096)
+CHEAP = dict(SMALL, training_options=dict(MALA, n_importance_samples=4096))
 
 
 def _quiet_fit(est, X, **kw):
@@ -121,8 +122,8 @@ def test_auto_runs_the_ladder_only_when_importance_sampling_fails(fitted, monkey
 
 def test_sigma_auto_picks_the_best_validation_level_of_one_fit(truth):
     X = truth.sample(2000, random_state=0)
-    est = _quiet_fit(DDEDensity(sigma="auto", max_iter=30, random_state=0,
-                                **dict(SMALL, n_importance_samples=16384)), X)
+    params = dict(SMALL, training_options=dict(MALA, n_importance_samples=16384))
+    est = _quiet_fit(DDEDensity(sigma="auto", max_iter=30, random_state=0, **params), X)
     path, scores = est.sigma_path_, est.sigma_path_scores_
     assert np.all(np.diff(path) > 0) and np.isfinite(scores).all()
     assert est.sigma_ == path[np.argmax(scores)]  # in 2-D every level normalizes
@@ -185,7 +186,7 @@ def test_options_of_the_levels_are_refused_elsewhere(moons):
     with pytest.raises(ValueError, match="method must be one of"):
         single.estimate_log_normalizer("ladder")
     with pytest.raises(ValueError, match="normalizer='ladder' needs levels='all'"):
-        DDEDensity(normalizer="ladder", max_iter=2).fit(moons)
+        DDEDensity(training_options={"normalizer": "ladder"}, max_iter=2).fit(moons)
 
 
 def test_levels_outside_the_trained_range_are_refused(fitted):

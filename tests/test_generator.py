@@ -12,10 +12,11 @@ from scipy.special import logsumexp
 from skdde import DDEDensity, DDEGenerator
 from skdde.datasets import eight_gaussians, eight_gaussians_1d, make_moons
 
-DENSITY = dict(hidden_layer_sizes=(32, 32), max_iter=20, n_importance_samples=4096,
-               device="cpu")
-SMALL = dict(hidden_layer_sizes=(32, 32), dde_hidden_layer_sizes=(32, 32), max_iter=60,
-             n_importance_samples=4096, device="cpu")
+DENSITY = dict(hidden_layer_sizes=(32, 32), max_iter=20,
+               training_options=dict(n_importance_samples=4096), device="cpu")
+SMALL_OPTIONS = dict(dde_hidden_layer_sizes=(32, 32), n_importance_samples=4096)
+SMALL = dict(hidden_layer_sizes=(32, 32), max_iter=60, training_options=SMALL_OPTIONS,
+             device="cpu")
 
 
 def _quiet(fn, *args, **kw):
@@ -91,7 +92,8 @@ def test_1d_eight_gaussians_kl_falls_below_005_nats():
     truth, sigma = eight_gaussians_1d(), 0.2
     X = truth.sample(20000, random_state=0)
     density = _quiet(DDEDensity(sigma=sigma, random_state=0).fit, X)
-    params = dict(density=density, annealing_fraction=0.0, n_inner_steps=10, random_state=0)
+    params = dict(density=density, training_options={"annealing_fraction": 0.0},
+                  n_inner_steps=10, random_state=0)
     fresh = _quiet(DDEGenerator(max_iter=1, **params).fit, X)
     gen = _quiet(DDEGenerator(max_iter=4500, **params).fit, X)
     start, end = _kl_1d(fresh, truth, sigma), _kl_1d(gen, truth, sigma)
@@ -236,17 +238,18 @@ def test_divergence_is_rolled_back_or_reported_never_returned(moons):
     density = _quiet(DDEDensity(sigma=0.2, random_state=0, **DENSITY).fit, moons)
     # 100x the default learning rates
     try:
-        gen = _quiet(DDEGenerator(density=density, learning_rate_init=0.1,
-                                  dde_learning_rate_init=0.1, random_state=0,
-                                  **SMALL).fit, moons)
+        options = dict(SMALL_OPTIONS, dde_learning_rate_init=0.1)
+        gen = _quiet(DDEGenerator(density=density, learning_rate_init=0.1, random_state=0,
+                                  **dict(SMALL, training_options=options)).fit, moons)
     except FloatingPointError as err:
         assert "diverged" in str(err)
     else:
         assert np.isfinite(gen.sample(100, random_state=0)).all()
         assert np.isfinite(gen.score_samples(moons)).all()
     with pytest.raises(FloatingPointError, match="diverged"):
-        _quiet(DDEGenerator(density=density, dde_learning_rate_init=1e6, random_state=0,
-                            **SMALL).fit, moons)
+        options = dict(SMALL_OPTIONS, dde_learning_rate_init=1e6)
+        _quiet(DDEGenerator(density=density, random_state=0,
+                            **dict(SMALL, training_options=options)).fit, moons)
 
 
 @pytest.mark.parametrize(
@@ -284,8 +287,9 @@ def test_the_density_keeps_annealing_levels_the_generator_follows(moons):
     density = _quiet(DDEDensity(sigma=0.05, random_state=0, **DENSITY).fit, moons)
     levels = sorted(density._level_states, reverse=True)
     assert 2 <= len(levels) <= 8 and min(levels) > density.sigma_
-    gen = DDEGenerator(max_iter=2000, annealing_fraction=0.5)
+    gen = DDEGenerator(max_iter=2000, training_options={"annealing_fraction": 0.5})
     gen.sigma_, gen._train_result = density.sigma_, None
+    gen._options = {"annealing_fraction": 0.5}
     sigmas = gen._sigmas(levels)
     assert len(sigmas) == 2000 and sigmas[-1000:] == [density.sigma_] * 1000
     assert sorted(set(sigmas[:1000]), reverse=True) == levels
@@ -357,5 +361,6 @@ def test_fit_log_density_stays_at_one_level(moons):
 def test_levels_generator_divergence_is_reported(moons):
     density = _quiet(DDEDensity(sigma=0.2, levels="all", random_state=0, **DENSITY).fit, moons)
     with pytest.raises(FloatingPointError, match="diverged"):
-        _quiet(DDEGenerator(density=density, levels="all", dde_learning_rate_init=1e6,
-                            random_state=0, **SMALL).fit, moons)
+        options = dict(SMALL_OPTIONS, dde_learning_rate_init=1e6)
+        _quiet(DDEGenerator(density=density, levels="all", random_state=0,
+                            **dict(SMALL, training_options=options)).fit, moons)

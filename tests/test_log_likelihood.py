@@ -10,8 +10,8 @@ import skdde._normalizer as normalizer_module
 from skdde import DDEDensity, LogNormalizerEstimate, LogNormalizerWarning
 from skdde.datasets import eight_gaussians
 
-SMALL = dict(hidden_layer_sizes=(32, 32), max_iter=40, n_importance_samples=16384,
-             device="cpu")
+SMALL = dict(hidden_layer_sizes=(32, 32), max_iter=40,
+             training_options=dict(n_importance_samples=16384), device="cpu")
 
 
 def _quiet_fit(est, X):

@@ -13,8 +13,8 @@ from hypothesis.extra import numpy as hnp
 
 from skdde import DDEDensity, DDEGenerator
 
-TINY = dict(hidden_layer_sizes=(8,), max_iter=2, n_importance_samples=512, mala_burn_in=5,
-            mala_n_steps=5, device="cpu", random_state=0)
+TINY = dict(hidden_layer_sizes=(8,), max_iter=2, device="cpu", random_state=0,
+            training_options=dict(n_importance_samples=512, mala_burn_in=5, mala_n_steps=5))
 FEW = settings(max_examples=20, deadline=None, derandomize=True)
 
 DTYPES = [np.float16, np.float32, np.float64, np.int32]
@@ -64,9 +64,10 @@ def test_data_shaped_noise_fits_any_finite_array_to_finite_scores_and_samples(da
 @given(datasets())
 def test_generator_fits_any_finite_array_to_finite_samples(data):
     X, scale = data
-    est = _fit(DDEGenerator(sigma=0.1 * scale, hidden_layer_sizes=(8,),
-                            dde_hidden_layer_sizes=(8,), max_iter=3, n_importance_samples=512,
-                            density=DDEDensity(**TINY), device="cpu", random_state=0), X)
+    options = dict(dde_hidden_layer_sizes=(8,), n_importance_samples=512)
+    est = _fit(DDEGenerator(sigma=0.1 * scale, hidden_layer_sizes=(8,), max_iter=3,
+                            training_options=options, density=DDEDensity(**TINY),
+                            device="cpu", random_state=0), X)
     assert np.isfinite(est.sample(4, random_state=0)).all()
     assert np.isfinite(est.score_samples(X)).all()
 

@@ -19,8 +19,9 @@ import skdde._density
 from skdde import DDEDensity, DDEGenerator, __version__
 from skdde.datasets import make_moons
 
-DENSITY = dict(hidden_layer_sizes=(16,), max_iter=3, n_importance_samples=1024,
-               mala_burn_in=20, mala_n_steps=10, device="cpu", random_state=0)
+OPTIONS = dict(n_importance_samples=1024, mala_burn_in=20, mala_n_steps=10)
+DENSITY = dict(hidden_layer_sizes=(16,), max_iter=3, training_options=OPTIONS, device="cpu",
+               random_state=0)
 
 
 def make_density(**kw):
@@ -29,8 +30,9 @@ def make_density(**kw):
 
 def make_generator(**kw):
     sigma = kw.pop("sigma", 0.1)
-    return DDEGenerator(sigma=sigma, hidden_layer_sizes=(16,), dde_hidden_layer_sizes=(16,),
-                        max_iter=5, n_importance_samples=1024, device="cpu", random_state=0,
+    options = dict(dde_hidden_layer_sizes=(16,), n_importance_samples=1024)
+    return DDEGenerator(sigma=sigma, hidden_layer_sizes=(16,), max_iter=5,
+                        training_options=options, device="cpu", random_state=0,
                         density=make_density(**kw))
 
 
@@ -333,7 +335,8 @@ def _recording_mlp(path, n_features):
 
 def test_grid_search_with_two_jobs_does_not_oversubscribe(moons, tmp_path):
     path = tmp_path / "threads.txt"
-    est = make_density(network=functools.partial(_recording_mlp, str(path)))
+    network = functools.partial(_recording_mlp, str(path))
+    est = make_density(training_options=dict(OPTIONS, network=network))
     search = GridSearchCV(est, {"sigma": [0.1, 0.2]}, cv=2, n_jobs=2)
     _quiet(search.fit, moons)
     threads = [int(t) for t in path.read_text().split()]

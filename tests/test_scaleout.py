@@ -32,8 +32,9 @@ def test_grid_search_on_a_dask_cluster_matches_a_local_one(tmp_path):
     grid = {"sigma": [0.1, 0.2, 0.4]}
 
     def search(path, **kw):
+        network = functools.partial(_recording_mlp, str(path))
         est = DDEDensity(max_iter=3, random_state=0, device="cpu",
-                         network=functools.partial(_recording_mlp, str(path)))
+                         training_options={"network": network})
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a 3-epoch fit does not converge
             return GridSearchCV(est, grid, cv=2, **kw).fit(X)

@@ -53,7 +53,7 @@ def smoothed_histogram(x):
 def run(density, X, truth, setting):
     torch.set_num_threads(1)
     warnings.simplefilter("ignore")
-    params = dict(density=density, annealing_fraction=0.0, random_state=0)
+    params = dict(density=density, training_options={"annealing_fraction": 0.0}, random_state=0)
     params.update(setting)
     start = time.perf_counter()
     gen = DDEGenerator(**params).fit(X)

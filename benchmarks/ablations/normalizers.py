@@ -87,7 +87,8 @@ def known_estimator(log_density, sample):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         est = DDEDensity(
-            sigma=SIGMA, max_iter=1, normalizer="gaussian", random_state=0, device="cpu"
+            sigma=SIGMA, max_iter=1, training_options={"normalizer": "gaussian"},
+            random_state=0, device="cpu",
         ).fit(sample(20_000))
     est.module_ = KnownEnergy(log_density, est._mean, est._unwhitening)
     return est

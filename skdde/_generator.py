@@ -5,18 +5,16 @@ data's energy ``s_q`` is a second one (``generated_density_``) sharing its
 Gaussian base, so its normalizer, scores and proposals are DDEDensity's own.
 The training loop lives in ``_train_generator.py``, the objective in ``_loss.py``.
 
-About 270 of its lines are numpydoc; the rest is the seam the estimator owns: the
-choice of the data DDE, the two energies' shared base, and the closures that
-hand the loop its noise levels and its normalized divergence check.
+The estimator validates, converts and stores; ``_generator_models.py`` builds the
+two DDEs' side of the loop (the target, its levels and log Z, the divergence check).
+Past 500 lines for its numpydoc (about 300 lines).
 """
 
-import copy
-import math
 from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, DensityMixin, _fit_context, clone
+from sklearn.base import BaseEstimator, DensityMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -34,38 +32,20 @@ from ._base import (
 )
 from ._data import moments
 from ._density import DDEDensity
-from ._density_levels import LEVEL_FLOOR_SHARE, LEVEL_TIME_WEIGHT, LEVEL_TOP_FACTOR
-from ._levels import DualScoreObjective, InUnits, LevelGeneratorObjective
+from ._generator_models import CHECK_INTERVAL, N_PROPOSAL_ROWS, GeneratorModelsMixin
 from ._nets import (
     ACTIVATIONS,
     GENERATOR_ACTIVATIONS,
     OUTPUT_ACTIVATIONS,
     Generator,
-    Shifted,
-    evaluate,
 )
-from ._normalizer import N_NORMALIZER_BATCHES, importance_sampling
-from ._proposals import Gaussian, Mixture
-from ._train import evenly
 from ._train_generator import train_generator
 
 #: Steps of s_q on the fresh generator's output before the alternation starts (at
 #: most as many as in the alternation).
 N_WARMUP_STEPS = 200
-#: Generator steps between checks for divergence (and divergence estimates).
-CHECK_INTERVAL = 100
-#: Generated points and importance samples behind each running divergence estimate.
-N_MONITOR_SAMPLES = 8192
 #: Rows per forward pass of the generator.
 GENERATE_CHUNK = 65536
-#: Generated rows the mixture proposal of s_q's final normalizer is fitted on.
-N_PROPOSAL_ROWS = 20_000
-#: levels="all": the generator's levels run from sigma_^2 up to the data's largest
-#: variance (above it s_q's base, the data's Gaussian, leaves it no room: c(t) -> 0),
-#: a share of each batch at sigma_ itself, each row weighted (t / sigma_^2)^power
-#: so that the score differences, which grow as 1/t, weigh alike at every level.
-GENERATOR_LEVEL_POWER = 1.0
-GENERATOR_FLOOR_SHARE = 0.25
 #: output_activation="sigmoid": data are clipped to [EPS, 1 - EPS] for the logit
 #: moments that place the fresh generator.
 SIGMOID_EPS = 1e-3
@@ -87,7 +67,7 @@ _OPTION_CONSTRAINTS = {
 }
 
 
-class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
+class DDEGenerator(GeneratorModelsMixin, TorchStateMixin, DensityMixin, BaseEstimator):
     """One-step generator trained by reverse KL against denoising density estimators.
 
     Algorithm 1 of Bigdeli et al.: a network ``x = g(z)``, ``z ~ N(0, I)``, is
@@ -101,21 +81,12 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
     :meth:`sample` draws from the sharp data density, one forward pass per batch,
     no Markov chain.
 
-    By default both DDEs are multi-level models (``levels="all"``): one network
-    for ``log p_t`` at every noise level ``t = sigma^2`` from ``sigma_`` up, and
-    the generator descends the reverse KL integrated over those levels. At the
-    large levels the modes of ``p_t`` overlap, so every generated point is
-    pulled toward every mode; at ``sigma_`` the samples sharpen. On
-    scikit-learn's digits this is what keeps every class
-    (``benchmarks/generator_levels.py``).
-
-    With ``levels="single"`` and a data DDE annealed from a larger sigma, the
-    generator first follows its snapshots down the same noise levels over
-    ``"annealing_fraction"`` of the steps: at large sigma the modes of ``p~``
-    overlap and the generator shares mass between them freely, which at small
-    sigma it does only very slowly (``benchmarks/generator.py``). It buys mode
-    balance, not sharpness: on a 1-D mixture, in development runs,
-    an annealing fraction of 0 ended closer to the data in the same number of steps.
+    By default both DDEs are multi-level models (``levels="all"``) and the
+    generator descends the reverse KL integrated over their noise levels: at the
+    large levels the modes overlap, so every generated point is pulled toward
+    every mode (``benchmarks/generator_levels.py``). With ``levels="single"`` it
+    follows the data DDE's annealing snapshots down to ``sigma_``, which buys mode
+    balance (``benchmarks/generator.py``).
 
     Parameters
     ----------
@@ -150,16 +121,13 @@ class DDEGenerator(TorchStateMixin, DensityMixin, BaseEstimator):
         Schedule of both learning rates over the ``max_iter`` steps.
     levels : {"single", "all"} or None, default=None
         ``None`` takes the given ``density``'s ``levels``, and ``"all"`` when
-        ``density`` is None. ``"single"`` is Algorithm 1: both DDEs at one noise level (annealed, as
-        above). ``"all"`` trains against a multi-level data DDE
-        (``DDEDensity(levels="all")``) and makes ``s_q`` one too, trained on the
-        generated points by the same dual score matching; each generator step
-        descends ``E_t[w(t) (f_q(g(z) + sqrt(t) eps, t) - f_p(g(z) + sqrt(t) eps,
-        t))]`` with ``sigma_^2 <= t <=`` the data's largest variance, ``log t``
-        uniform and a quarter of each batch at ``sigma_``, ``w(t) = t /
-        sigma_^2``: the reverse KL integrated over the levels, as in
-        Diff-Instruct and DMD. The large levels give every generated point a
-        pull toward every mode (``benchmarks/generator_levels.py``).
+        ``density`` is None. ``"single"`` is Algorithm 1, both DDEs at one noise
+        level. ``"all"`` trains against a ``DDEDensity(levels="all")`` and makes
+        ``s_q`` one too (dual score matching on the generated points); each
+        generator step descends ``E_t[w(t) (f_q(g(z) + sqrt(t) eps, t) - f_p(g(z)
+        + sqrt(t) eps, t))]``, ``log t`` uniform from ``sigma_^2`` to the data's
+        largest variance with a quarter of each batch at ``sigma_``, ``w(t) = t /
+        sigma_^2``: the reverse KL over the levels, as in Diff-Instruct and DMD.
     density : DDEDensity or None, default=None
         The data DDE ``s_p``. ``None`` fits a ``DDEDensity`` with the parameters
         above; an unfitted one is cloned and fitted; a fitted one is copied and
@@ -391,47 +359,7 @@ annealing_fraction, n_importance_samples : deprecated
                 loc, scale = self.density_._mean, self.density_._unwhitening
             self._initialize(X, loc, scale, rng)
         torch_rng = make_generator(rng, self.device_)
-        density = self.density_
-        if self.levels_ == "all":
-            target = copy.deepcopy(density.module_).requires_grad_(False)
-            unit = density._scale
-            log_target = InUnits(target, self._loc_tensor(density), unit, unit)
-            top = math.sqrt(density.module_.t_max / LEVEL_TOP_FACTOR) * unit
-            sigmas = [top] * self.max_iter  # the step's top level, for the objective
-            log_z = density.log_normalizer_
-            self._train(log_target, sigmas, None, lambda sigma: log_z, rng, torch_rng)
-            self._fit_rng = rng
-            return self
-        levels = getattr(density, "_level_states", None) or {}
-        target = copy.deepcopy(density.module_).requires_grad_(False)
-        final = {k: v.clone() for k, v in density.module_.state_dict().items()}
-        log_target = Shifted(target, self._loc_tensor(density))
-
-        def on_sigma(sigma):
-            target.load_state_dict(levels.get(sigma, final))
-            self.generated_density_._set_sigma(sigma)
-
-        log_z_levels = {self.sigma_: density.log_normalizer_}
-
-        def log_z_target(sigma):
-            """The data DDE's log Z at a level: fitted at ``sigma_``, else estimated
-            once per level with as many samples as the fitted one."""
-            if sigma not in log_z_levels:
-                est = importance_sampling(
-                    target.whitened,
-                    density._proposal("mixture", sigma),
-                    density._options["n_importance_samples"],
-                    N_NORMALIZER_BATCHES,
-                    torch_rng,
-                )
-                reliable = est.reliable
-                log_z_levels[sigma] = (
-                    est.log_z - density._log_det if reliable else math.nan
-                )
-            return log_z_levels[sigma]
-
-        sigmas = self._sigmas(sorted(levels, reverse=True))
-        self._train(log_target, sigmas, on_sigma, log_z_target, rng, torch_rng)
+        self._train(*self._target(torch_rng), rng, torch_rng)
         self._fit_rng = rng
         return self
 
@@ -514,47 +442,6 @@ annealing_fraction, n_importance_samples : deprecated
         self._train(log_prob, sigmas, None, lambda sigma: 0.0, rng, torch_rng)
         return self
 
-    def _fit_density(self, X, rng):
-        """The data DDE: a copy of a fitted ``density``, else one fitted here."""
-        given = self.density
-        if given is not None and given.noise_covariance != "isotropic":
-            raise ValueError(
-                f"DDEGenerator needs a density with noise_covariance='isotropic', got "
-                f"{given.noise_covariance!r}: the generated density is smoothed by the "
-                "same noise, which is not yet supported for a data-shaped one."
-            )
-        if given is not None and self.levels not in (None, given.levels):
-            raise ValueError(
-                f"levels={self.levels!r} needs a density with levels={self.levels!r}, got "
-                f"one with levels={given.levels!r}; pass levels=None to use the density's."
-            )
-        if given is not None and hasattr(given, "module_"):
-            if self.sigma is not None and self.sigma not in (given.sigma, given.sigma_):
-                raise ValueError(
-                    f"sigma={self.sigma!r} differs from the fitted density's "
-                    f"sigma={given.sigma!r}; pass sigma=None to use the density's."
-                )
-            if given.n_features_in_ != X.shape[1]:
-                raise ValueError(
-                    f"X has {X.shape[1]} features, but the fitted density has "
-                    f"{given.n_features_in_}."
-                )
-            return copy.deepcopy(given)
-        if given is None:
-            given = DDEDensity(
-                hidden_layer_sizes=self._options["dde_hidden_layer_sizes"],
-                activation=self._options["dde_activation"],
-                levels=self.levels_,
-                verbose=self.verbose,
-                device=self.device,
-            )
-        density = clone(given)
-        if self.sigma is not None:
-            density.set_params(sigma=self.sigma)
-        if density.random_state is None:
-            density.set_params(random_state=rng.randint(np.iinfo(np.int32).max))
-        return density.fit(X)
-
     def _initialize(self, X, loc, scale, rng, levels=None):
         """Fresh generator and ``s_q`` (over ``levels``, default ``levels_``);
         ``X`` (data) or the fresh generator's output places ``s_q``'s Gaussian base."""
@@ -593,75 +480,11 @@ annealing_fraction, n_importance_samples : deprecated
         self.generated_density_ = model
         self._train_result = None
 
-    def _sigmas(self, levels):
-        """Noise level of each generator step: the data DDE's kept annealing levels
-        (each for an equal share of ``annealing_fraction`` of the steps, at least
-        ``CHECK_INTERVAL``), then ``sigma_``; no annealing on a warm start."""
-        n_anneal = int(self._options["annealing_fraction"] * self.max_iter)
-        levels = evenly([s for s in levels if s > self.sigma_], n_anneal // CHECK_INTERVAL)
-        if not levels or self._train_result is not None:
-            return [self.sigma_] * self.max_iter
-        per = n_anneal // len(levels)
-        steps = [s for s in levels for _ in range(per)]
-        return steps + [self.sigma_] * (self.max_iter - len(steps))
-
     def _train(self, log_target, sigmas, on_sigma, log_z_target, rng, torch_rng):
         """Run the loop; record the curves; normalize ``s_q`` on a proposal fitted
         to the generated data."""
-        model = self.generated_density_
-        mean = self._loc_tensor(model)
-        over_levels = model.levels == "all"
-        if over_levels:
-            unit = self.density_._scale  # levels in the data DDE's units, as its target's
-            log_model = InUnits(model.module_, mean, model._scale, unit)
-            energy = model.module_
-            dual = DualScoreObjective(
-                energy.t_min,
-                energy.t_max,
-                LEVEL_FLOOR_SHARE,
-                torch_rng,
-                time_weight=LEVEL_TIME_WEIGHT / self.n_features_in_,
-            )
-            objectives = dict(
-                model_loss=lambda model, x, eps, sigma: model.loss(dual, x, eps),
-                objective=LevelGeneratorObjective(
-                    self.sigma_**2,
-                    GENERATOR_FLOOR_SHARE,
-                    GENERATOR_LEVEL_POWER,
-                    torch_rng,
-                    unit,
-                ),
-            )
-        else:
-            log_model, objectives = Shifted(model.module_, mean), {}
-        whitening = torch.as_tensor(model._whitening, dtype=torch.float32, device=self.device_)
-        proposals = model._proposal_cache()  # one mixture per noise level, not per check
-
-        def monitor(sigma):
-            """KL(q~ || p~) at ``sigma`` (at ``sigma_`` over levels, where ``sigma`` is
-            the step's top): both DDEs normalized by importance sampling."""
-            sigma = self.sigma_ if over_levels else sigma
-            x = self._generate(self._codes(N_MONITOR_SAMPLES, torch_rng))
-            x = x + sigma * torch.randn(x.shape, generator=torch_rng, device=x.device)
-            u = (x - mean) @ whitening.T
-            d = u.shape[1]
-            cov = 1.1 * torch.cov(u.T, correction=0).reshape(d, d)  # widened a little
-            tril = torch.linalg.cholesky(cov + 1e-6 * torch.eye(d, device=u.device))
-            moments = Gaussian(d, u.mean(0), tril, self.device_)
-            proposal = Mixture([proposals("mixture", sigma), moments], [0.5, 0.5])
-            est = importance_sampling(
-                model.module_.whitened,
-                proposal,
-                N_MONITOR_SAMPLES,
-                N_NORMALIZER_BATCHES,
-                torch_rng,
-            )
-            log_z_p = log_z_target(sigma)
-            if not est.reliable or math.isnan(log_z_p):
-                return math.nan
-            log_q = evaluate(log_model, x) - est.log_z + model._log_det
-            return float((log_q - evaluate(log_target, x) + log_z_p).mean())
-
+        log_model, objectives = self._model_objectives(torch_rng)
+        monitor = self._divergence_monitor(log_model, log_target, log_z_target, torch_rng)
         result = train_generator(
             self.generator_,
             log_model,
@@ -683,8 +506,8 @@ annealing_fraction, n_importance_samples : deprecated
             **objectives,
         )
         self._train_result = result
-        if not over_levels:
-            model._set_sigma(self.sigma_)
+        if self.generated_density_.levels == "single":
+            self.generated_density_._set_sigma(self.sigma_)
         self.n_iter_ = result.n_iter
         self.loss_curve_ = result.loss_curve
         self.dde_loss_curve_ = result.model_loss_curve
@@ -692,12 +515,7 @@ annealing_fraction, n_importance_samples : deprecated
         self.divergence_curve_ = np.array(result.divergence_curve)
         self.n_retries_ = result.n_retries
         self.interrupted_ = result.interrupted
-        # s_q models the generated data: its proposal is fitted to them
-        generated = self._generate(self._codes(N_PROPOSAL_ROWS, torch_rng))
-        generated = generated.double().cpu().numpy()
-        model._set_mixture(generated, np.ones(len(generated)), rng)
-        estimate = model._estimate("auto", self._options["n_importance_samples"], torch_rng)
-        model._store_normalizer(estimate, warn_residual=False)  # s_q is not the user's fit
+        self._normalize_generated(rng, torch_rng)
 
     def _loc_tensor(self, density):
         return torch.as_tensor(density._mean, dtype=torch.float32, device=self.device_)

@@ -55,6 +55,11 @@ def test_release_pickle_keeps_its_options_and_refits_without_warning(X):
                          mala_n_steps="deprecated")
         model.fit(X)
     assert not [w for w in caught if issubclass(w.category, FutureWarning)]
+    # what the 0.1.0 fit set itself still counts, and says it moved
+    with pytest.warns(FutureWarning, match="parameter of DDEDensity is deprecated") as caught:
+        _fit_quietly(_load("density_single")["model"], X)
+    moved = {str(w.message).split()[1] for w in caught if issubclass(w.category, FutureWarning)}
+    assert moved == {"n_importance_samples", "mala_burn_in", "mala_n_steps"}
 
 
 @pytest.mark.parametrize("Estimator, key, value", [
@@ -88,3 +93,14 @@ def test_options_are_read_at_fit_not_after(X):
     est.set_params(training_options={"mala_n_steps": -1})
     assert est.sample(2, random_state=0).shape == (2, 2)
     assert est._options["mala_n_steps"] == 3
+
+
+def test_a_grid_search_varies_the_whole_dict(X):
+    from sklearn.model_selection import GridSearchCV
+
+    grid = {"training_options": [None, {"sigma_start": None, "n_importance_samples": 1024}]}
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", module="skdde")
+        search = GridSearchCV(DDEDensity(sigma=0.3, **TINY), grid, cv=2).fit(X)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+    assert search.best_estimator_.training_options in grid["training_options"]

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-ESTIMATORS = {"__init__", "_density", "_density_levels", "_density_single", "_generator"}
+#: the estimators and the mixins each is made of
+ESTIMATORS = {"__init__", "_density", "_density_base", "_density_levels", "_density_single",
+              "_generator", "_generator_models"}
 
 
 @pytest.fixture(scope="module")

@@ -108,10 +108,10 @@ def moments(X, weight):
     )
     mean = shift + acc / total
     cov = np.zeros((X.shape[1], X.shape[1]))
-    for s in range(0, n, MOMENT_CHUNK):
-        c = np.asarray(X[s : s + MOMENT_CHUNK], np.float64) - mean
-        cov += (c * weight[s : s + MOMENT_CHUNK, None]).T @ c
-    with np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is raised below
+        for s in range(0, n, MOMENT_CHUNK):
+            c = np.asarray(X[s : s + MOMENT_CHUNK], np.float64) - mean
+            cov += (c * weight[s : s + MOMENT_CHUNK, None]).T @ c
         cov /= total
     if not np.isfinite(cov).all():
         largest = max(np.abs(X[s : s + MOMENT_CHUNK]).max() for s in range(0, n, MOMENT_CHUNK))

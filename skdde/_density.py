@@ -460,13 +460,14 @@ mala_n_steps, mala_target_accept : deprecated
             The fitted estimator.
         """
         warm = self.warm_start and hasattr(self, "module_")
-        options = self._options = resolve_options(self, TRAINING_OPTIONS, _OPTION_CONSTRAINTS)
+        options = resolve_options(self, TRAINING_OPTIONS, _OPTION_CONSTRAINTS)
         X = validate_data(
             self, X, dtype=[np.float64, np.float32], order="C", reset=not warm
         )
         sample_weight = _check_sample_weight(
             sample_weight, X, dtype=np.float64, ensure_non_negative=True
         )
+        self._options = options  # a fitted model keeps its own until the input is valid
         n_samples, n_features = X.shape
         rng = check_random_state(self.random_state)
         device = self.device_ if warm else resolve_device(self.device)

@@ -333,7 +333,7 @@ annealing_fraction, n_importance_samples : deprecated
             The fitted estimator.
         """
         warm = self.warm_start and getattr(self, "density_", None) is not None
-        self._options = resolve_options(self, TRAINING_OPTIONS, _OPTION_CONSTRAINTS)
+        options = resolve_options(self, TRAINING_OPTIONS, _OPTION_CONSTRAINTS)
         X = validate_data(
             self, X, dtype=[np.float64, np.float32], order="C", reset=not warm
         )
@@ -343,6 +343,7 @@ annealing_fraction, n_importance_samples : deprecated
                 f"values in [{X.min():.4g}, {X.max():.4g}]; rescale X or use "
                 "output_activation='identity'."
             )
+        self._options = options  # a fitted model keeps its own until the input is valid
         # a warm start continues the random stream, so its noise is not a replay
         rng = getattr(self, "_fit_rng", None) if warm else None
         rng = check_random_state(self.random_state) if rng is None else rng
@@ -410,7 +411,7 @@ annealing_fraction, n_importance_samples : deprecated
         (3, 2)
         """
         self._validate_params()
-        self._options = resolve_options(self, TRAINING_OPTIONS, _OPTION_CONSTRAINTS)
+        options = resolve_options(self, TRAINING_OPTIONS, _OPTION_CONSTRAINTS)
         if not callable(log_prob):
             raise TypeError(f"log_prob must be callable, got {type(log_prob).__name__}.")
         if not isinstance(n_features, Integral) or n_features < 1:
@@ -421,6 +422,7 @@ annealing_fraction, n_importance_samples : deprecated
         spread = np.broadcast_to(np.asarray(scale, dtype=np.float64), (n_features,))
         if not (np.isfinite(loc).all() and np.isfinite(spread).all() and (spread > 0).all()):
             raise ValueError("loc must be finite and scale finite and positive.")
+        self._options = options
         rng = check_random_state(self.random_state)
         self.n_features_in_ = int(n_features)
         if hasattr(self, "feature_names_in_"):

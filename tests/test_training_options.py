@@ -104,3 +104,11 @@ def test_a_grid_search_varies_the_whole_dict(X):
         search = GridSearchCV(DDEDensity(sigma=0.3, **TINY), grid, cv=2).fit(X)
     assert np.isfinite(search.cv_results_["mean_test_score"]).all()
     assert search.best_estimator_.training_options in grid["training_options"]
+
+
+def test_a_refit_on_bad_input_keeps_the_fitted_options(X):
+    est = _fit_quietly(DDEDensity(sigma=0.3, **TINY, training_options={"mala_n_steps": 3}), X)
+    est.set_params(training_options={"mala_n_steps": 7})
+    with pytest.raises(ValueError, match="NaN"):
+        est.fit(np.full_like(X, np.nan))
+    assert est._options["mala_n_steps"] == 3

@@ -23,13 +23,14 @@ def check_n_samples(n_samples):
     return int(n_samples)
 
 
-def resolve_options(estimator, defaults, constraints):
-    """The estimator's ``training_options`` over ``defaults``, validated.
+def resolve_options(estimator):
+    """The estimator's ``training_options`` over its class's defaults, validated.
 
     A deprecated constructor parameter given a value still counts, with a
     ``FutureWarning``; giving it both ways is an error.
     """
     name = type(estimator).__name__
+    defaults, constraints = estimator._training_defaults, estimator._option_constraints
     given = dict(estimator.training_options or {})
     unknown = sorted(set(given) - set(defaults))
     if unknown:
@@ -108,8 +109,10 @@ class TorchStateMixin:
     """
 
     _torch_attributes = ()
-    # parameters that moved into ``training_options``, with their former defaults
+    # parameters that moved into ``training_options``: their former defaults and
+    # constraints, which :func:`resolve_options` applies
     _training_defaults = {}
+    _option_constraints = {}
 
     def __getstate__(self):
         state = dict(super().__getstate__())  # may be the live __dict__

@@ -373,7 +373,7 @@ mala_n_steps, mala_target_accept : deprecated
         **deprecated_constraints(_OPTION_CONSTRAINTS),
     }
     _torch_attributes = ("module_",)
-    _training_defaults = TRAINING_OPTIONS
+    _training_defaults, _option_constraints = TRAINING_OPTIONS, _OPTION_CONSTRAINTS
 
     def __init__(
         self,
@@ -460,7 +460,7 @@ mala_n_steps, mala_target_accept : deprecated
             The fitted estimator.
         """
         warm = self.warm_start and hasattr(self, "module_")
-        options = resolve_options(self, TRAINING_OPTIONS, _OPTION_CONSTRAINTS)
+        options = resolve_options(self)
         X = validate_data(
             self, X, dtype=[np.float64, np.float32], order="C", reset=not warm
         )
@@ -562,8 +562,6 @@ mala_n_steps, mala_target_accept : deprecated
         """A fresh model at ``sigma``: base and mixture proposal from ``X``, an
         energy that is exactly the base. Also used for models of other samples
         than the training data (a generator's output)."""
-        if not hasattr(self, "_options"):  # a model of a generator's output, not fitted
-            self._options = resolve_options(self, TRAINING_OPTIONS, _OPTION_CONSTRAINTS)
         self.device_ = device
         self.sigma_ = sigma
         self._set_base(X, weight)

@@ -265,7 +265,7 @@ annealing_fraction, n_importance_samples : deprecated
         **deprecated_constraints(_OPTION_CONSTRAINTS),
     }
     _torch_attributes = ("generator_",)
-    _training_defaults = TRAINING_OPTIONS
+    _training_defaults, _option_constraints = TRAINING_OPTIONS, _OPTION_CONSTRAINTS
 
     def __init__(
         self,
@@ -333,7 +333,7 @@ annealing_fraction, n_importance_samples : deprecated
             The fitted estimator.
         """
         warm = self.warm_start and getattr(self, "density_", None) is not None
-        options = resolve_options(self, TRAINING_OPTIONS, _OPTION_CONSTRAINTS)
+        options = resolve_options(self)
         X = validate_data(
             self, X, dtype=[np.float64, np.float32], order="C", reset=not warm
         )
@@ -411,7 +411,7 @@ annealing_fraction, n_importance_samples : deprecated
         (3, 2)
         """
         self._validate_params()
-        options = resolve_options(self, TRAINING_OPTIONS, _OPTION_CONSTRAINTS)
+        options = resolve_options(self)
         if not callable(log_prob):
             raise TypeError(f"log_prob must be callable, got {type(log_prob).__name__}.")
         if not isinstance(n_features, Integral) or n_features < 1:
@@ -474,6 +474,7 @@ annealing_fraction, n_importance_samples : deprecated
             training_options={"n_importance_samples": self._options["n_importance_samples"]},
             device=self.device_,
         )
+        model._options = resolve_options(model)  # s_q is not fitted by its own fit
         model.n_features_in_ = n_features
         if hasattr(self, "feature_names_in_"):
             model.feature_names_in_ = self.feature_names_in_

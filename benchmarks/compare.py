@@ -74,7 +74,7 @@ from sklearn.neighbors import KernelDensity
 from sklearn.preprocessing import StandardScaler
 
 from skdde import DDEDensity, LogNormalizerWarning
-from skdde._density import TRAINING_OPTIONS
+from skdde._options import DENSITY_OPTIONS
 from skdde.datasets import (
     eight_gaussians,
     load_fashion_mnist,
@@ -241,7 +241,7 @@ def fit_dde(sigma, train, max_iter, **kw):
     """A fitted ``DDEDensity`` (``random_state=0`` unless ``kw`` says otherwise) and
     whether it raised no ``LogNormalizerWarning`` (the estimator's own verdict)."""
     # the ablations name training options as parameters, for one flat grid of variants
-    options = {key: kw.pop(key) for key in list(kw) if key in TRAINING_OPTIONS}
+    options = {key: kw.pop(key) for key in list(kw) if key in DENSITY_OPTIONS}
     kw["training_options"] = {**(kw.get("training_options") or {}), **options}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

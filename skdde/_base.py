@@ -6,12 +6,9 @@ import warnings
 
 import numpy as np
 import torch
-from sklearn.utils._param_validation import Hidden, StrOptions, validate_parameter_constraints
 
+from ._options import DEPRECATED
 from ._version import __version__
-
-# default of a constructor parameter that moved into ``training_options``
-DEPRECATED = "deprecated"
 
 
 def check_n_samples(n_samples):
@@ -21,47 +18,6 @@ def check_n_samples(n_samples):
     if n_samples < 1:
         raise ValueError(f"n_samples must be at least 1, got {n_samples}.")
     return int(n_samples)
-
-
-def resolve_options(estimator):
-    """The estimator's ``training_options`` over its class's defaults, validated.
-
-    A deprecated constructor parameter given a value still counts, with a
-    ``FutureWarning``; giving it both ways is an error.
-    """
-    name = type(estimator).__name__
-    defaults, constraints = estimator._training_defaults, estimator._option_constraints
-    given = dict(estimator.training_options or {})
-    unknown = sorted(set(given) - set(defaults))
-    if unknown:
-        raise ValueError(
-            f"training_options of {name} has unknown keys {unknown}; "
-            f"the known keys are {sorted(defaults)}."
-        )
-    for key in defaults:
-        value = getattr(estimator, key, DEPRECATED)
-        if isinstance(value, str) and value == DEPRECATED:
-            continue
-        if key in given:
-            raise ValueError(
-                f"{key} is given both as a parameter of {name} and in training_options; "
-                "give it in training_options only."
-            )
-        warnings.warn(
-            f"The {key} parameter of {name} is deprecated since skdde 0.2 and will be "
-            f"removed in 0.3: pass training_options={{{key!r}: ...}} instead.",
-            FutureWarning,
-            stacklevel=3,
-        )
-        given[key] = value
-    options = {**defaults, **given}
-    validate_parameter_constraints(constraints, options, caller_name=f"{name} training_options")
-    return options
-
-
-def deprecated_constraints(constraints):
-    """Constructor constraints of the parameters that moved into ``training_options``."""
-    return {k: [*v, Hidden(StrOptions({DEPRECATED}))] for k, v in constraints.items()}
 
 
 def resolve_device(device):
@@ -110,7 +66,7 @@ class TorchStateMixin:
 
     _torch_attributes = ()
     # parameters that moved into ``training_options``: their former defaults and
-    # constraints, which :func:`resolve_options` applies
+    # constraints (``_options``), which :func:`~skdde._options.resolve_options` applies
     _training_defaults = {}
     _option_constraints = {}
 

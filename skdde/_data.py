@@ -122,6 +122,14 @@ def moments(X, weight):
     return mean, cov
 
 
+def mean_and_root(X):
+    """Mean and symmetric square root of the covariance (floored) of ``X``."""
+    mean, cov = moments(X, np.ones(len(X)))
+    evals, evecs = np.linalg.eigh(cov)
+    evals = np.maximum(evals, 1e-6 * max(evals.max(), 1e-12))
+    return mean, (evecs * np.sqrt(evals)) @ evecs.T
+
+
 def data_scale(X, weight):
     """Root mean square of the features' (weighted) standard deviations."""
     return math.sqrt(np.trace(moments(X, weight)[1]) / X.shape[1])

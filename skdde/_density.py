@@ -2,97 +2,48 @@
 
 The estimator validates, converts and stores; its two models' training lives in
 ``_density_single.py`` (levels="single") and ``_density_levels.py`` (levels="all"),
-its fitted units and log Z in ``_density_base.py``, and the torch work in pure
-functions below them. Past 500 lines for its numpydoc (about 330 lines) and, until
-0.3, the parameters that moved into ``training_options``.
+its fitted units, log Z and sampler in ``_density_base.py``, its options in
+``_options.py``, and the torch work in pure functions below them.
 """
 
-import functools
-import math
 import warnings
 from numbers import Integral, Real
 
 import numpy as np
-import torch
 from sklearn.base import BaseEstimator, DensityMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import (
-    _check_sample_weight,
-    check_is_fitted,
-    validate_data,
-)
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._base import (
-    DEPRECATED,
-    TorchStateMixin,
-    build_module,
-    check_n_samples,
-    deprecated_constraints,
-    make_generator,
-    resolve_device,
-    resolve_options,
-    to_tensor,
-)
-from ._data import (
-    Batches,
-    Rows,
-    is_memory_mapped,
-    resolve_sigma,
-    split_rows,
-)
+from ._base import TorchStateMixin, make_generator, resolve_device, to_tensor
+from ._data import Batches, Rows, is_memory_mapped, resolve_sigma, split_rows
 from ._density_base import GaussianBaseMixin
-from ._density_levels import LEVEL_TOP_FACTOR, MultiLevelMixin
+from ._density_levels import MultiLevelMixin
 from ._density_single import SingleLevelMixin
-from ._levels import N_LEVEL_FEATURES, LevelEnergy
-from ._mcmc import sample_energy
-from ._nets import ACTIVATIONS, GaussianBaseEnergy, evaluate, make_net
-from ._normalizer import (
-    N_NORMALIZER_BATCHES,
-    validation_score,
+from ._nets import ACTIVATIONS
+from ._normalizer import validation_score
+from ._options import (
+    DENSITY_CONSTRAINTS,
+    DENSITY_OPTIONS,
+    DEPRECATED,
+    deprecated_constraints,
+    resolve_options,
 )
 from ._train import training_budget
 
 #: Training data larger than this as float32 (or memory-mapped) is streamed to the
 #: device one mini-batch at a time instead of copied to it whole.
 STREAM_BYTES = 2**30
-#: Rows per forward pass when scoring, and chains per batch when sampling.
-SCORE_CHUNK = 65536
-SAMPLE_CHUNK = 8192
 #: sigma="auto": the floor of its levels as a fraction of the data's scale.
 SIGMA_AUTO_MIN_FRACTION = 0.01
 #: Importance samples behind each validation log-likelihood (early stopping, stages).
 N_VALIDATION_SAMPLES = 16384
-#: Proposal draws per chain for the importance-resampled start of MALA.
-SIR_OVERSAMPLING = 8
-
-
-#: The settings a few fits and the benchmarks vary, given as ``training_options``.
-TRAINING_OPTIONS = {
-    "sigma_start": "auto",
-    "annealing_fraction": 0.8,
-    "likelihood_weight": 1.0,
-    "n_likelihood_samples": 2048,
-    "normalizer": "auto",
-    "n_importance_samples": 65536,
-    "mala_burn_in": 200,
-    "mala_n_steps": 100,
-    "mala_target_accept": 0.574,
-    "network": None,
-}
-_OPTION_CONSTRAINTS = {
-    "sigma_start": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"}), None],
-    "annealing_fraction": [Interval(Real, 0, 1, closed="neither")],
-    "likelihood_weight": [Interval(Real, 0, None, closed="left")],
-    "n_likelihood_samples": [Interval(Integral, 1, None, closed="left")],
-    "normalizer": [StrOptions({"auto", "gaussian", "mixture", "ais", "ladder"})],
-    "n_importance_samples": [Interval(Integral, 2 * N_NORMALIZER_BATCHES, None, closed="left")],
-    "mala_burn_in": [Interval(Integral, 0, None, closed="left")],
-    "mala_n_steps": [Interval(Integral, 0, None, closed="left")],
-    "mala_target_accept": [Interval(Real, 0, 1, closed="neither")],
-    "network": [callable, None],
-}
+#: Constructor parameters that the trainer takes as they are.
+TRAINER_PARAMETERS = (
+    "learning_rate_init", "learning_rate", "weight_decay", "n_iter_no_change", "tol",
+    "compile", "verbose",
+)
 
 
 class DDEDensity(
@@ -119,40 +70,34 @@ class DDEDensity(
     ----------
     sigma : float or {"auto", "scott", "silverman"}, default=0.1
         Standard deviation of the smoothing noise, in the units of ``X``, as
-        ``KernelDensity``'s bandwidth. ``"scott"`` and ``"silverman"`` set
-        ``sigma_ = factor * scale``, ``scale`` the root mean square of the feature
-        standard deviations and ``factor`` the rule's (Scott's ``n ** (-1 / (d +
-        4))``), so on standardized data they equal ``KernelDensity``'s rules.
-        ``"auto"`` chooses sigma by validation likelihood in one training run:
-        with ``levels="single"``, along a path annealed from the data's scale down
-        to 1% of it, sigma divided by 1.1 per stage, each stage normalized and
-        scored on the validation split and the best kept (``sigma_path_``,
-        ``sigma_path_scores_``); with ``levels="all"``, among the trained levels.
-        In 30 and more dimensions its choices are poor: prefer a grid search.
+        ``KernelDensity``'s bandwidth. ``"scott"`` and ``"silverman"``: the rule's
+        factor (Scott's ``n ** (-1 / (d + 4))``) times the root mean square of the
+        feature standard deviations, as ``KernelDensity``'s rules on standardized
+        data. ``"auto"`` chooses sigma by validation likelihood in one training
+        run (``sigma_path_``, ``sigma_path_scores_``): with ``levels="single"``
+        along a path annealed from the data's scale down to 1% of it, dividing by
+        1.1 per stage; with ``levels="all"`` among the trained levels. In 30 and
+        more dimensions its choices are poor: prefer a grid search.
     noise_covariance : {"isotropic", "data"}, default="isotropic"
         Shape of the smoothing noise. ``"isotropic"``: ``p~ = p * N(0, sigma^2 I)``.
         ``"data"``: ``p~ = p * N(0, sigma^2 C)``, ``C`` the training split's
         covariance (ridged by ``1e-6`` of each feature's variance), as
-        ``scipy.stats.gaussian_kde`` smooths; ``sigma`` and every other setting then
-        act in units where the training data have identity covariance.
-        :class:`DDEGenerator` needs ``"isotropic"``.
+        ``scipy.stats.gaussian_kde`` smooths; ``sigma`` and every other setting act
+        in units where the training data have identity covariance (not for
+        :class:`DDEGenerator`).
     levels : {"single", "all"}, default="single"
         What the network models. ``"single"``: ``log p~`` at ``sigma_`` alone, the
         paper's DDE. ``"all"``: one network for the family ``log p_t``, ``p_t = p *
         N(0, t I)``, from ``t = sigma^2`` up to 4 times the data's largest variance,
         where it is exactly the moment-matched Gaussian; trained by dual score
-        matching (the denoising score in ``x`` and the time score in ``t``, Guth et
-        al., 2025), which carries that normalization down the levels.
-        ``log_normalizer_`` is still verified, and ``log_normalizer_residual_``
-        says how far the model's own normalization was from it. Epochs are judged
-        with weights averaged at decay 0.999, and early stopping waits at least a
-        quarter of ``max_iter``. :meth:`score_samples_at` scores another level and
-        :meth:`flow_score_samples` the probability-flow ODE's likelihood. A custom
-        ``network`` gets ``n_features + 9`` inputs, the whitened point then the
-        level's features.
+        matching (the scores in ``x`` and in ``t``, Guth et al., 2025), which
+        carries that normalization down the levels (``log_normalizer_`` is still
+        verified; ``log_normalizer_residual_`` is the difference).
+        :meth:`score_samples_at` scores another level, :meth:`flow_score_samples`
+        by the probability-flow ODE. A custom ``network`` gets ``n_features + 9``
+        inputs, the whitened point then the level's features.
     hidden_layer_sizes : tuple of int, default=(128, 128, 128)
-        Widths of the hidden layers of ``h``; a layer as wide as its input is
-        residual.
+        Widths of the hidden layers of ``h``; a layer as wide as its input is residual.
     activation : {"softplus", "silu", "tanh"}, default="softplus"
         Hidden activation; twice differentiable, as the loss differentiates ``h``.
     max_iter : int or "auto", default="auto"
@@ -170,12 +115,10 @@ class DDEDensity(
         Decoupled weight decay of every network weight (AdamW; 0 is Adam), a
         regularizer for few rows in many dimensions.
     early_stopping : bool, default=True
-        Hold out ``validation_fraction`` of the data, stop when its mean
-        log-likelihood under the model (normalized after every epoch at the final
-        sigma by 16,384 importance samples) stops improving, and keep the best
-        weights; while no epoch could be normalized reliably, the held-out
-        denoising loss decides. With ``False``, stop when the training loss stops
-        improving.
+        Hold out ``validation_fraction`` of the data and stop when its mean
+        log-likelihood (normalized every epoch by 16,384 importance samples) stops
+        improving, keeping the best weights; the held-out denoising loss decides
+        while no epoch is normalized reliably. ``False``: stop on the training loss.
     validation_fraction : float, default=0.1
         Fraction of the data held out for early stopping and ``sigma="auto"``.
     n_iter_no_change : int, default=10
@@ -183,41 +126,36 @@ class DDEDensity(
     tol : float, default=1e-4
         Minimum improvement of the (dimensionless) loss that counts.
     training_options : dict, default=None
-        Settings that few fits need to change, by key; a key left out keeps its
-        default, given in brackets:
+        Settings few fits change, by key (default in brackets):
 
-        - ``"sigma_start"`` (``"auto"``): anneal from this sigma (``"auto"``: the
-          data's scale) down to ``sigma_``, dividing by 1.1 at even intervals over
-          ``annealing_fraction * max_iter`` epochs; ``None`` trains at ``sigma_``
-          throughout. Early stopping acts only once ``sigma_`` is reached.
-        - ``"annealing_fraction"`` (0.8): that fraction of ``max_iter``.
-        - ``"likelihood_weight"`` (1.0): weight of a maximum-likelihood term added
-          at ``sigma_`` (the negative log-likelihood of noisy training points, log
-          Z estimated at every step from ``"n_likelihood_samples"`` (2048) samples
-          of the Gaussian base); it fixes how mass is shared between far-apart
-          modes. ``levels="all"`` does not use it, nor the annealing.
-        - ``"normalizer"`` (``"auto"``): how ``log Z`` is estimated at the end of
-          ``fit``, from ``"n_importance_samples"`` (65536) samples:
-          ``"gaussian"`` or ``"mixture"`` importance sampling (the Gaussian base,
-          or a ``GaussianMixture`` of the data widened by ``sigma^2 I`` mixed with
-          it at weight 0.1), ``"ais"`` (annealed importance sampling from that
-          mixture, 1024 MALA temperatures), ``"ladder"`` (``levels="all"`` only:
-          AIS down the model's own levels from its exact top), or ``"auto"``: the
-          larger of the reliable ``"gaussian"`` and ``"mixture"`` estimates, then
-          the ladder and AIS only while none is reliable, else the least bad with
-          a :class:`LogNormalizerWarning`. Every method's log Z is a stochastic
-          lower bound, so log-likelihoods are upper bounds in expectation.
-        - ``"mala_burn_in"`` (200), ``"mala_n_steps"`` (100) and
-          ``"mala_target_accept"`` (0.574): the MALA chains of :meth:`sample`.
+        - ``"sigma_start"`` (``"auto"``, the data's scale): anneal from it down to
+          ``sigma_``, dividing by 1.1 at even intervals over
+          ``"annealing_fraction"`` (0.8) of ``max_iter``; ``None`` trains at
+          ``sigma_`` throughout. Early stopping acts once ``sigma_`` is reached.
+        - ``"likelihood_weight"`` (1.0): weight of a maximum-likelihood term at
+          ``sigma_``, log Z estimated every step from ``"n_likelihood_samples"``
+          (2048) draws of the Gaussian base; it shares mass between far-apart
+          modes. ``levels="all"`` uses neither this nor the annealing.
+        - ``"normalizer"`` (``"auto"``): how ``log Z`` is estimated after
+          training, from ``"n_importance_samples"`` (65536) samples: importance
+          sampling from the ``"gaussian"`` base or a ``"mixture"`` (a
+          ``GaussianMixture`` of the data widened by ``sigma^2 I``, with the base
+          at weight 0.1), ``"ais"`` from that mixture (1024 MALA temperatures),
+          ``"ladder"`` (``levels="all"``: AIS down the model's own levels from its
+          exact top), or ``"auto"``: the larger reliable one of ``"gaussian"`` and
+          ``"mixture"``, then the ladder and AIS while none is, else the least bad
+          with a :class:`LogNormalizerWarning`. Each is a stochastic lower bound,
+          so log-likelihoods are upper bounds in expectation.
+        - ``"mala_burn_in"`` (200), ``"mala_n_steps"`` (100),
+          ``"mala_target_accept"`` (0.574): the chains of :meth:`sample`.
         - ``"network"`` (``None``): ``network(n_features) -> torch.nn.Module``
-          mapping ``(n, d)`` whitened points to ``(n,)`` values ``h``, in place of
+          mapping ``(n, d)`` whitened points to ``(n,)`` values ``h`` in place of
           the MLP; twice differentiable, growing at most linearly, and a named
           function or class so the estimator pickles.
     compile : bool, default=False
-        Run the training loss and its backward pass through
-        :func:`torch.compile`; it costs seconds per fit and process, and on a CPU
-        needs a C++ compiler (without one, a warning, and training goes on
-        uncompiled).
+        Compile the training step with :func:`torch.compile`: seconds per fit and
+        process; on a CPU it needs a C++ compiler (without one, a warning, and
+        training goes on uncompiled).
     warm_start : bool, default=False
         Continue training the fitted network (and keep its ``sigma_`` and data
         moments) on the next call to ``fit``.
@@ -244,11 +182,10 @@ mala_n_steps, mala_target_accept : deprecated
         Only with ``sigma="auto"``: the noise levels visited, in order.
     sigma_path_scores_ : ndarray of shape (n_stages,)
         Only with ``sigma="auto"``: mean validation log-likelihood of each stage's
-        model of its own smoothed density; NaN where the stage's normalizer was
-        unreliable. ``sigma_`` is the level of the largest. With
-        ``levels="all"``, the candidate levels and the final model's own
-        (self-normalized) validation log-likelihood at each; ``sigma_`` is the
-        best of them that importance sampling can also normalize.
+        model (NaN where its normalizer was unreliable); ``sigma_`` is the best.
+        With ``levels="all"``, the final model's own (self-normalized) validation
+        log-likelihood at each candidate level; ``sigma_`` is the best that
+        importance sampling can also normalize.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -265,9 +202,8 @@ mala_n_steps, mala_target_accept : deprecated
     best_loss_ : float
         Lowest training loss of an epoch.
     validation_scores_ : list of float or None
-        Mean log-likelihood of the validation split under the model normalized at
-        that epoch's sigma (higher is better), one entry per epoch; NaN for
-        epochs not judged (annealing) or whose normalizer was unreliable. ``None``
+        Mean validation log-likelihood of each epoch's model at its sigma; NaN for
+        epochs not judged (annealing) or not reliably normalized. ``None``
         without early stopping (unless ``sigma="auto"``).
     best_validation_score_ : float or None
         Best of ``validation_scores_`` at the final sigma, whose weights are kept.
@@ -293,10 +229,9 @@ mala_n_steps, mala_target_accept : deprecated
         Method that produced ``log_normalizer_``.
     log_normalizer_residual_ : float
         Only with ``levels="all"``: ``log_normalizer_`` in the units where the
-        model normalizes itself, so 0 for an exactly self-normalized network; its
-        error bar is ``log_normalizer_stderr_``. A ``UserWarning`` fires when it
-        is beyond 3 of them and 0.1 nats (not a :class:`LogNormalizerWarning`:
-        ``log_normalizer_`` corrects it).
+        model normalizes itself (0 if exactly self-normalized), with the error bar
+        ``log_normalizer_stderr_``; a ``UserWarning`` fires beyond 3 of them and
+        0.1 nats (``log_normalizer_`` corrects it).
     log_normalizer_problems_ : list of str
         The checks that ``log_normalizer_`` failed (effective sample size,
         standard error, k-hat), as the ``LogNormalizerWarning`` names them; empty
@@ -309,18 +244,15 @@ mala_n_steps, mala_target_accept : deprecated
 
     Notes
     -----
-    :meth:`score` returns the **mean** log-likelihood per sample, as
-    ``GaussianMixture.score`` does; ``KernelDensity.score`` returns the sum.
+    :meth:`score` is a **mean** log-likelihood, as ``GaussianMixture.score``.
 
-    Input: any real dtype is fitted as float64 (float16 included); sparse,
-    complex, NaN, infinite, 1-D and 3-D input is refused with an error naming the
-    problem, as are values whose covariance overflows float64 and a ``sigma``
-    below ``1e-5`` of the data's spread (float32 training cannot resolve it).
-    Constant features and duplicated rows are valid. Everything is computed in
-    whitened units, so rescaling ``X`` and ``sigma`` by ``c`` shifts every
-    log-density by ``-n_features * log(c)``, up to rounding. A numpy memmap, or training
-    data larger than 1 GiB as float32, is read one mini-batch at a time, never
-    copied whole (``benchmarks/memory.py``).
+    Input: any real dtype is fitted as float64; sparse, complex, NaN, infinite,
+    1-D and 3-D input is refused with an error naming the problem, as are values
+    whose covariance overflows float64 and a ``sigma`` below ``1e-5`` of the data's
+    spread. Constant features and duplicated rows are valid. Rescaling ``X`` and
+    ``sigma`` by ``c`` shifts every log-density by ``-n_features * log(c)``, up to
+    rounding. A memmap, or training data over 1 GiB as float32, is read one
+    mini-batch at a time, never copied whole (``benchmarks/memory.py``).
 
     Training checks every step's loss (on the CPU before its update; on a GPU
     every 32 steps, to spare host syncs) and each epoch's mean loss and weights.
@@ -370,10 +302,10 @@ mala_n_steps, mala_target_accept : deprecated
         "verbose": ["verbose"],
         "random_state": ["random_state"],
         "device": [StrOptions({"auto", "cpu", "cuda"})],
-        **deprecated_constraints(_OPTION_CONSTRAINTS),
+        **deprecated_constraints(DENSITY_CONSTRAINTS),
     }
     _torch_attributes = ("module_",)
-    _training_defaults, _option_constraints = TRAINING_OPTIONS, _OPTION_CONSTRAINTS
+    _training_defaults, _option_constraints = DENSITY_OPTIONS, DENSITY_CONSTRAINTS
 
     def __init__(
         self,
@@ -398,16 +330,11 @@ mala_n_steps, mala_target_accept : deprecated
         verbose=0,
         random_state=None,
         device="auto",
-        network=DEPRECATED,
-        sigma_start=DEPRECATED,
-        annealing_fraction=DEPRECATED,
-        likelihood_weight=DEPRECATED,
-        n_likelihood_samples=DEPRECATED,
-        normalizer=DEPRECATED,
-        n_importance_samples=DEPRECATED,
-        mala_burn_in=DEPRECATED,
-        mala_n_steps=DEPRECATED,
-        mala_target_accept=DEPRECATED,
+        # in training_options since 0.2
+        network=DEPRECATED, sigma_start=DEPRECATED, annealing_fraction=DEPRECATED,
+        likelihood_weight=DEPRECATED, n_likelihood_samples=DEPRECATED,
+        normalizer=DEPRECATED, n_importance_samples=DEPRECATED,
+        mala_burn_in=DEPRECATED, mala_n_steps=DEPRECATED, mala_target_accept=DEPRECATED,
     ):
         self.sigma = sigma
         self.noise_covariance = noise_covariance
@@ -461,31 +388,22 @@ mala_n_steps, mala_target_accept : deprecated
         """
         warm = self.warm_start and hasattr(self, "module_")
         options = resolve_options(self)
-        X = validate_data(
-            self, X, dtype=[np.float64, np.float32], order="C", reset=not warm
-        )
+        X = validate_data(self, X, dtype=[np.float64, np.float32], order="C", reset=not warm)
         sample_weight = _check_sample_weight(
             sample_weight, X, dtype=np.float64, ensure_non_negative=True
         )
         self._options = options  # a fitted model keeps its own until the input is valid
-        n_samples, n_features = X.shape
         rng = check_random_state(self.random_state)
         device = self.device_ if warm else resolve_device(self.device)
         held_out = self.early_stopping or self.sigma == "auto"
         train_idx, val_idx = split_rows(sample_weight, self.validation_fraction, held_out, rng)
         # a memmap, or data too large to copy, is read one mini-batch at a time
-        stream = is_memory_mapped(X) or 4 * len(train_idx) * n_features > STREAM_BYTES
+        stream = is_memory_mapped(X) or 4 * len(train_idx) * X.shape[1] > STREAM_BYTES
         w_train = sample_weight[train_idx]
         if not warm:
             self._set_noise_map(Rows(X, train_idx), w_train)
-        elif (self._noise_map is None) != (self.noise_covariance == "isotropic") or (
-            isinstance(self.module_, LevelEnergy) != (self.levels == "all")
-        ):
-            raise ValueError(
-                f"noise_covariance={self.noise_covariance!r} or levels={self.levels!r} "
-                "differs from the fit that warm_start would continue; set "
-                "warm_start=False to refit."
-            )
+        else:
+            self._check_warm_start()
         if options["normalizer"] == "ladder" and self.levels != "all":
             raise ValueError("normalizer='ladder' needs levels='all'.")
         X = self._to_noise_units(X, lazy=stream)
@@ -506,26 +424,15 @@ mala_n_steps, mala_target_accept : deprecated
         batch_size, max_iter = training_budget(len(train_idx), self.batch_size, self.max_iter)
         train_kw = dict(
             batch_size=batch_size,
-            learning_rate_init=self.learning_rate_init,
-            learning_rate=self.learning_rate,
-            weight_decay=self.weight_decay,
-            n_iter_no_change=self.n_iter_no_change,
-            tol=self.tol,
             generator=generator,
             log_normalizer=self._batch_log_normalizer(),
             likelihood_weight=options["likelihood_weight"],
             validation_score=validation_score(
-                self.module_,
-                self._proposal_cache(),
-                data[2],
-                data[3],
-                self._log_det,
-                N_VALIDATION_SAMPLES,
-                generator,
+                self.module_, self._proposal_cache(), *data[2:], self._log_det,
+                N_VALIDATION_SAMPLES, generator,
             ),
             on_sigma=self._set_sigma,
-            compile=self.compile,
-            verbose=self.verbose,
+            **{name: getattr(self, name) for name in TRAINER_PARAMETERS},
         )
 
         if self.levels == "all":
@@ -534,68 +441,19 @@ mala_n_steps, mala_target_accept : deprecated
             result = self._train_single(data, max_iter, train_kw, X_train, w_train, warm)
         self._train_result = result
         self._trim_kept_levels()
-        self.n_iter_ = result.n_iter
-        self.n_steps_ = result.n_steps
-        self.loss_curve_ = result.loss_curve
-        self.best_loss_ = result.best_loss
-        self.converged_ = result.converged
-        self.interrupted_ = result.interrupted
-        if self.early_stopping or self.sigma == "auto":
-            self.validation_scores_ = result.validation_scores
-            self.best_validation_score_ = result.best_validation_score
-        else:
-            self.validation_scores_ = self.best_validation_score_ = None
+        for name in ("n_iter", "n_steps", "loss_curve", "best_loss", "converged", "interrupted"):
+            setattr(self, f"{name}_", getattr(result, name))
+        self.validation_scores_ = result.validation_scores if held_out else None
+        self.best_validation_score_ = result.best_validation_score if held_out else None
         if not (result.converged or result.interrupted):
             warnings.warn(
                 f"DDEDensity stopped after {result.n_iter} epochs (max_iter) "
                 "without converging; consider raising max_iter.",
                 ConvergenceWarning,
             )
-        self._store_normalizer(
-            self._estimate(
-                options["normalizer"], options["n_importance_samples"], make_generator(rng, device)
-            )
-        )
+        method, n_samples = options["normalizer"], options["n_importance_samples"]
+        self._store_normalizer(self._estimate(method, n_samples, make_generator(rng, device)))
         return self
-
-    def _initialize(self, X, weight, sigma, rng, device):
-        """A fresh model at ``sigma``: base and mixture proposal from ``X``, an
-        energy that is exactly the base. Also used for models of other samples
-        than the training data (a generator's output)."""
-        self.device_ = device
-        self.sigma_ = sigma
-        self._set_base(X, weight)
-        self._scale = 1.0
-        if self.levels == "all":  # mean of the eigenvalues, floored for constant data
-            self._scale = math.sqrt(max(self._eigh[0].mean(), sigma**2))
-        self._set_mixture(X, weight, rng)
-        seed = int(rng.randint(np.iinfo(np.int32).max))
-        self.module_ = build_module(self._energy_factory(X.shape[1]), seed, device)
-        self._sigma_now = None
-        self._level_states, self._level_keep = {}, ()
-
-    def _energy_factory(self, n_features):
-        as_tensor = lambda a: torch.tensor(a, dtype=torch.float32)  # noqa: E731
-        # sigma in whitened units, averaged over directions: the finest scale of p~
-        resolution = self.sigma_ * math.exp(self._log_det_whitening / n_features)
-        n_context = N_LEVEL_FEATURES if self.levels == "all" else 0
-        sizes = tuple(self.hidden_layer_sizes)
-        network = self._options["network"]
-        net = functools.partial(
-            make_net, network, n_features, sizes, self.activation, resolution, n_context
-        )
-        if not n_context:
-            whitening = as_tensor(self._whitening)
-            return lambda: GaussianBaseEnergy(net(), whitening)
-        # levels="all" works on (x - mean) / scale, levels and all, so that
-        # variances and their time derivatives stay within float32 at any scale
-        evals, evecs = np.maximum(self._eigh[0], 0) / self._scale**2, self._eigh[1]
-        unwhitening = as_tensor(self._unwhitening / self._scale)
-        t_min = self._level(self.sigma_)
-        t_max = LEVEL_TOP_FACTOR * max(evals.max(), t_min)
-        return lambda: LevelEnergy(
-            net(), as_tensor(evals), as_tensor(evecs), t_min, t_max, unwhitening
-        )
 
     def score_samples(self, X):
         """Log-density of the smoothed model ``p~`` at each sample.
@@ -611,12 +469,7 @@ mala_n_steps, mala_target_accept : deprecated
             ``s(x) - log_normalizer_``, in the units of ``X``.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], order="C", reset=False)
-        out = np.empty(X.shape[0])
-        for start in range(0, X.shape[0], SCORE_CHUNK):
-            chunk = self._tensor(self._to_noise_units(X[start : start + SCORE_CHUNK]))
-            out[start : start + SCORE_CHUNK] = evaluate(self.module_, chunk).cpu().numpy()
-        return out - self.log_normalizer_
+        return self._energies(self._check_X(X), self.module_) - self.log_normalizer_
 
     def score(self, X, y=None):
         """Mean log-likelihood of ``X`` under the smoothed model ``p~``.
@@ -637,60 +490,3 @@ mala_n_steps, mala_target_accept : deprecated
             Mean of :meth:`score_samples`.
         """
         return float(np.mean(self.score_samples(X)))
-
-    def sample(self, n_samples=1, random_state=None, return_diagnostics=False):
-        """Draw samples of ``p~`` by Metropolis-adjusted Langevin dynamics.
-
-        Parallel chains start from the Gaussian base, importance-resampled towards
-        ``exp(s)``, then run ``"mala_burn_in"`` steps (see ``training_options``) while one step size
-        adapts to ``"mala_target_accept"``, and ``"mala_n_steps"`` steps at that step
-        size; each chain's last state is a sample. Chains run in whitened
-        coordinates (preconditioned by the data covariance). Mixing between
-        well-separated modes relies on the resampled start. With
-        ``levels="all"`` the chains start from the exact top level instead and
-        are annealed down 256 of the learned levels (one MALA step each) to
-        ``sigma_``, then resampled by their annealing weights, so that they
-        cross between modes while the density is still smooth.
-
-        Parameters
-        ----------
-        n_samples : int, default=1
-            Number of samples.
-        random_state : int, RandomState instance or None, default=None
-            Seeds the chains; an int makes the samples reproducible.
-        return_diagnostics : bool, default=False
-            Also return a dict with ``acceptance_rate`` (after burn-in),
-            ``burn_in_acceptance_rate`` and ``step_size`` (in whitened units),
-            averaged over batches of chains.
-
-        Returns
-        -------
-        X : ndarray of shape (n_samples, n_features)
-            Samples, in the units of the training data.
-        diagnostics : dict
-            Only when ``return_diagnostics=True``.
-        """
-        check_is_fitted(self)
-        n_samples = check_n_samples(n_samples)
-        generator = make_generator(check_random_state(random_state), self.device_)
-        z, stats = sample_energy(
-            self.module_.whitened,
-            self._proposal("gaussian"),
-            n_samples,
-            generator=generator,
-            chunk_size=SAMPLE_CHUNK,
-            # the annealed chains' weights are nearly even (ESS 92% on eight Gaussians)
-            oversampling=1 if self.levels == "all" else SIR_OVERSAMPLING,
-            start=self._ladder_start() if self.levels == "all" else None,
-            n_burn_in=self._options["mala_burn_in"],
-            n_steps=self._options["mala_n_steps"],
-            target_accept=self._options["mala_target_accept"],
-        )
-        X = z.double().cpu().numpy() @ self._unwhitening.T + self._mean
-        if self._noise_map is not None:
-            shift, _, A_inv = self._noise_map
-            X = X @ A_inv.T + shift
-        if not return_diagnostics:
-            return X
-        keys = ("acceptance_rate", "burn_in_acceptance_rate", "step_size")
-        return X, dict(zip(keys, map(float, stats)))

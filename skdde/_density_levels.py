@@ -11,14 +11,14 @@ import warnings
 from numbers import Real
 
 import numpy as np
+import torch
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import make_generator
 from ._flow import flow_log_likelihood
-from ._levels import DualScoreObjective, level_ladder, level_scores
+from ._levels import DualScoreObjective, LevelEnergy, level_ladder, level_scores
 from ._mcmc import ladder_chains
-from ._nets import evaluate
 from ._normalizer import LogNormalizerWarning
 from ._train import train
 
@@ -158,6 +158,19 @@ class MultiLevelMixin:
                 stacklevel=4,
             )
 
+    def _level_energy_factory(self, net):
+        """The fresh :class:`~skdde._levels.LevelEnergy` over ``net``: it works on
+        ``(x - mean) / scale``, levels and all, so that variances and their time
+        derivatives stay within float32 at any scale."""
+        as_tensor = lambda a: torch.tensor(a, dtype=torch.float32)  # noqa: E731
+        evals, evecs = np.maximum(self._eigh[0], 0) / self._scale**2, self._eigh[1]
+        unwhitening = as_tensor(self._unwhitening / self._scale)
+        t_min = self._level(self.sigma_)
+        t_max = LEVEL_TOP_FACTOR * max(evals.max(), t_min)
+        return lambda: LevelEnergy(
+            net(), as_tensor(evals), as_tensor(evecs), t_min, t_max, unwhitening
+        )
+
     def _candidate_levels(self):
         """sigma="auto" with levels="all": the levels, spaced by ``LEVEL_SPACING``
         from the floor up to the top."""
@@ -241,7 +254,7 @@ class MultiLevelMixin:
         """
         check_is_fitted(self)
         sigma = self._check_level(sigma)
-        x = self._noise_units_tensor(X)
+        X = self._check_X(X)
         estimate = self.estimate_log_normalizer(normalizer, n_samples, random_state, sigma=sigma)
         if estimate.problems:
             warnings.warn(
@@ -250,7 +263,7 @@ class MultiLevelMixin:
                 LogNormalizerWarning,
                 stacklevel=2,
             )
-        return evaluate(self.module_.at(self._level(sigma)), x).cpu().numpy() - estimate.log_z
+        return self._energies(X, self.module_.at(self._level(sigma))) - estimate.log_z
 
     def flow_score_samples(
         self, X, sigma=None, *, rtol=1e-5, atol=1e-5, exact_trace=None, random_state=None

@@ -6,10 +6,9 @@ Gaussian base, so its normalizer, scores and proposals are DDEDensity's own.
 The training loop lives in ``_train_generator.py``, the objective in ``_loss.py``.
 
 The estimator validates, converts and stores; ``_generator_models.py`` builds the
-two DDEs' side of the loop (the target, its levels and log Z, the divergence check).
-Past 500 lines for its numpydoc (about 300 lines).
+two DDEs' side of the loop (the target, its levels and log Z, the divergence check)
+and runs it; the options live in ``_options.py``.
 """
-
 from numbers import Integral, Real
 
 import numpy as np
@@ -19,52 +18,22 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._base import (
-    DEPRECATED,
-    TorchStateMixin,
-    build_module,
-    check_n_samples,
-    deprecated_constraints,
-    make_generator,
-    resolve_device,
-    resolve_options,
-    to_tensor,
-)
-from ._data import moments
+from ._base import TorchStateMixin, check_n_samples, make_generator, resolve_device, to_tensor
+from ._data import mean_and_root
 from ._density import DDEDensity
-from ._generator_models import CHECK_INTERVAL, N_PROPOSAL_ROWS, GeneratorModelsMixin
-from ._nets import (
-    ACTIVATIONS,
-    GENERATOR_ACTIVATIONS,
-    OUTPUT_ACTIVATIONS,
-    Generator,
+from ._generator_models import GeneratorModelsMixin
+from ._nets import GENERATOR_ACTIVATIONS, OUTPUT_ACTIVATIONS
+from ._options import (
+    DEPRECATED,
+    GENERATOR_CONSTRAINTS,
+    GENERATOR_OPTIONS,
+    deprecated_constraints,
+    resolve_options,
 )
-from ._train_generator import train_generator
 
-#: Steps of s_q on the fresh generator's output before the alternation starts (at
-#: most as many as in the alternation).
-N_WARMUP_STEPS = 200
-#: Rows per forward pass of the generator.
-GENERATE_CHUNK = 65536
 #: output_activation="sigmoid": data are clipped to [EPS, 1 - EPS] for the logit
 #: moments that place the fresh generator.
 SIGMOID_EPS = 1e-3
-
-#: The settings a few fits and the benchmarks vary, given as ``training_options``.
-TRAINING_OPTIONS = {
-    "dde_hidden_layer_sizes": (128, 128, 128),
-    "dde_activation": "softplus",
-    "dde_learning_rate_init": 1e-3,
-    "annealing_fraction": 0.5,
-    "n_importance_samples": 65536,
-}
-_OPTION_CONSTRAINTS = {
-    "dde_hidden_layer_sizes": [tuple, list],
-    "dde_activation": [StrOptions(set(ACTIVATIONS))],
-    "dde_learning_rate_init": [Interval(Real, 0, None, closed="neither")],
-    "annealing_fraction": [Interval(Real, 0, 1, closed="left")],
-    "n_importance_samples": [Interval(Integral, 16, None, closed="left")],
-}
 
 
 class DDEGenerator(GeneratorModelsMixin, TorchStateMixin, DensityMixin, BaseEstimator):
@@ -137,19 +106,16 @@ class DDEGenerator(GeneratorModelsMixin, TorchStateMixin, DensityMixin, BaseEsti
         without annealing (``"sigma_start": None``) has none, and the generator
         trains at ``sigma_`` only.
     training_options : dict, default=None
-        Settings that few fits need to change, by key; a key left out keeps its
-        default, given in brackets:
+        Settings few fits change, by key (default in brackets):
 
         - ``"dde_hidden_layer_sizes"`` ((128, 128, 128)) and ``"dde_activation"``
           (``"softplus"``): the network of ``s_q``, and of ``s_p`` when
           ``density`` is None;
-        - ``"dde_learning_rate_init"`` (1e-3): Adam's initial learning rate of
-          ``s_q``;
-        - ``"annealing_fraction"`` (0.5): the fraction of the steps spent on the
-          data DDE's annealing levels above ``sigma_``, when it has them
+        - ``"dde_learning_rate_init"`` (1e-3): Adam's initial learning rate of ``s_q``;
+        - ``"annealing_fraction"`` (0.5): the share of the steps spent on the data
+          DDE's annealing levels above ``sigma_``, when it has them
           (``levels="single"`` only);
-        - ``"n_importance_samples"`` (65536): importance samples of the final
-          normalizer of ``s_q``.
+        - ``"n_importance_samples"`` (65536): samples of ``s_q``'s final normalizer.
     warm_start : bool, default=False
         Continue training the fitted generator and ``s_q`` on the next ``fit``,
         against the same data DDE, with Adam's moments and the random stream
@@ -262,10 +228,10 @@ annealing_fraction, n_importance_samples : deprecated
         "verbose": ["verbose"],
         "random_state": ["random_state"],
         "device": [StrOptions({"auto", "cpu", "cuda"})],
-        **deprecated_constraints(_OPTION_CONSTRAINTS),
+        **deprecated_constraints(GENERATOR_CONSTRAINTS),
     }
     _torch_attributes = ("generator_",)
-    _training_defaults, _option_constraints = TRAINING_OPTIONS, _OPTION_CONSTRAINTS
+    _training_defaults, _option_constraints = GENERATOR_OPTIONS, GENERATOR_CONSTRAINTS
 
     def __init__(
         self,
@@ -287,10 +253,9 @@ annealing_fraction, n_importance_samples : deprecated
         verbose=0,
         random_state=None,
         device="auto",
-        dde_hidden_layer_sizes=DEPRECATED,
-        dde_activation=DEPRECATED,
-        dde_learning_rate_init=DEPRECATED,
-        annealing_fraction=DEPRECATED,
+        # in training_options since 0.2
+        dde_hidden_layer_sizes=DEPRECATED, dde_activation=DEPRECATED,
+        dde_learning_rate_init=DEPRECATED, annealing_fraction=DEPRECATED,
         n_importance_samples=DEPRECATED,
     ):
         self.sigma = sigma
@@ -355,7 +320,7 @@ annealing_fraction, n_importance_samples : deprecated
             if self.output_activation == "sigmoid":
                 logits = np.log(np.clip(X, SIGMOID_EPS, 1 - SIGMOID_EPS))
                 logits -= np.log1p(-np.clip(X, SIGMOID_EPS, 1 - SIGMOID_EPS))
-                loc, scale = _mean_and_root(logits)
+                loc, scale = mean_and_root(logits)
             else:
                 loc, scale = self.density_._mean, self.density_._unwhitening
             self._initialize(X, loc, scale, rng)
@@ -444,92 +409,6 @@ annealing_fraction, n_importance_samples : deprecated
         self._train(log_prob, sigmas, None, lambda sigma: 0.0, rng, torch_rng)
         return self
 
-    def _initialize(self, X, loc, scale, rng, levels=None):
-        """Fresh generator and ``s_q`` (over ``levels``, default ``levels_``);
-        ``X`` (data) or the fresh generator's output places ``s_q``'s Gaussian base."""
-        n_features = self.n_features_in_
-        self.latent_dim_ = n_features if self.latent_dim is None else self.latent_dim
-        seed = int(rng.randint(np.iinfo(np.int32).max))
-        as_tensor = dict(dtype=torch.float32)
-
-        def factory():
-            return Generator(
-                self.latent_dim_,
-                n_features,
-                tuple(self.hidden_layer_sizes),
-                self.activation,
-                self.output_activation,
-                torch.as_tensor(loc, **as_tensor),
-                torch.as_tensor(scale, **as_tensor),
-            )
-
-        self.generator_ = build_module(factory, seed, self.device_)
-        if X is None:
-            z = self._codes(N_PROPOSAL_ROWS, make_generator(rng, self.device_))
-            X = self._generate(z).double().cpu().numpy()
-        model = DDEDensity(
-            hidden_layer_sizes=self._options["dde_hidden_layer_sizes"],
-            activation=self._options["dde_activation"],
-            levels=self.levels_ if levels is None else levels,
-            training_options={"n_importance_samples": self._options["n_importance_samples"]},
-            device=self.device_,
-        )
-        model._options = resolve_options(model)  # s_q is not fitted by its own fit
-        model.n_features_in_ = n_features
-        if hasattr(self, "feature_names_in_"):
-            model.feature_names_in_ = self.feature_names_in_
-        model._set_noise_map(X, np.ones(len(X)))  # isotropic, as the data DDE's
-        model._initialize(X, np.ones(len(X)), self.sigma_, rng, self.device_)
-        self.generated_density_ = model
-        self._train_result = None
-
-    def _train(self, log_target, sigmas, on_sigma, log_z_target, rng, torch_rng):
-        """Run the loop; record the curves; normalize ``s_q`` on a proposal fitted
-        to the generated data."""
-        log_model, objectives = self._model_objectives(torch_rng)
-        monitor = self._divergence_monitor(log_model, log_target, log_z_target, torch_rng)
-        result = train_generator(
-            self.generator_,
-            log_model,
-            log_target,
-            latent_dim=self.latent_dim_,
-            sigmas=sigmas,
-            n_inner_steps=self.n_inner_steps,
-            n_warmup_steps=min(N_WARMUP_STEPS, self.n_inner_steps * self.max_iter),
-            batch_size=self.batch_size,
-            learning_rate_init=self.learning_rate_init,
-            model_learning_rate_init=self._options["dde_learning_rate_init"],
-            learning_rate=self.learning_rate,
-            rng=torch_rng,
-            check_interval=CHECK_INTERVAL,
-            on_sigma=on_sigma,
-            monitor=monitor,
-            verbose=self.verbose,
-            result=self._train_result,
-            **objectives,
-        )
-        self._train_result = result
-        if self.generated_density_.levels == "single":
-            self.generated_density_._set_sigma(self.sigma_)
-        self.n_iter_ = result.n_iter
-        self.loss_curve_ = result.loss_curve
-        self.dde_loss_curve_ = result.model_loss_curve
-        self.divergence_steps_ = np.array(result.divergence_steps)
-        self.divergence_curve_ = np.array(result.divergence_curve)
-        self.n_retries_ = result.n_retries
-        self.interrupted_ = result.interrupted
-        self._normalize_generated(rng, torch_rng)
-
-    def _loc_tensor(self, density):
-        return torch.as_tensor(density._mean, dtype=torch.float32, device=self.device_)
-
-    def _codes(self, n, generator):
-        return torch.randn(n, self.latent_dim_, generator=generator, device=self.device_)
-
-    def _generate(self, z):
-        with torch.no_grad():
-            return torch.cat([self.generator_(c) for c in z.split(GENERATE_CHUNK)])
-
     def sample(self, n_samples=1, random_state=None):
         """Generate samples: ``g(z)`` for ``z ~ N(0, I)``, one forward pass per batch.
 
@@ -606,10 +485,3 @@ annealing_fraction, n_importance_samples : deprecated
         """
         return float(np.mean(self.score_samples(X)))
 
-
-def _mean_and_root(X):
-    """Mean and symmetric square root of the covariance (floored) of ``X``."""
-    mean, cov = moments(X, np.ones(len(X)))
-    evals, evecs = np.linalg.eigh(cov)
-    evals = np.maximum(evals, 1e-6 * max(evals.max(), 1e-12))
-    return mean, (evecs * np.sqrt(evals)) @ evecs.T

@@ -1,10 +1,10 @@
-"""DDEGenerator's two DDEs: the data's ``s_p``, its target, and the generated
-data's ``s_q``; their noise levels, their log Z, and the divergence check between
-them that the training loop runs.
+"""DDEGenerator's networks: the generator, the data's DDE ``s_p`` (its target) and
+the generated data's ``s_q``; their noise levels, their log Z, the divergence check
+between them, and the run of the training loop over them.
 
 Kept out of ``_generator.py``, which it extends, as ``_density_base.py`` is kept
 out of ``_density.py``: the estimator validates and stores, this side builds what
-the loop of ``_train_generator.py`` is handed.
+the loop of ``_train_generator.py`` is handed and runs it.
 """
 
 import copy
@@ -14,14 +14,22 @@ import numpy as np
 import torch
 from sklearn.base import clone
 
+from ._base import build_module, make_generator
 from ._density import DDEDensity
 from ._density_levels import LEVEL_FLOOR_SHARE, LEVEL_TIME_WEIGHT, LEVEL_TOP_FACTOR
 from ._levels import DualScoreObjective, InUnits, LevelGeneratorObjective
-from ._nets import Shifted, evaluate
+from ._nets import Generator, Shifted, evaluate
 from ._normalizer import N_NORMALIZER_BATCHES, importance_sampling
+from ._options import resolve_options
 from ._proposals import Gaussian, Mixture
 from ._train import evenly
+from ._train_generator import train_generator
 
+#: Steps of s_q on the fresh generator's output before the alternation starts (at
+#: most as many as in the alternation).
+N_WARMUP_STEPS = 200
+#: Rows per forward pass of the generator.
+GENERATE_CHUNK = 65536
 #: Generator steps between checks for divergence (and divergence estimates).
 CHECK_INTERVAL = 100
 #: Generated points and importance samples behind each running divergence estimate.
@@ -37,7 +45,8 @@ GENERATOR_FLOOR_SHARE = 0.25
 
 
 class GeneratorModelsMixin:
-    """The two DDEs of :class:`~skdde.DDEGenerator`, as its training loop takes them."""
+    """The networks of :class:`~skdde.DDEGenerator` (the generator, ``s_q`` and the
+    target ``s_p``), built and handed to its training loop."""
 
     def _fit_density(self, X, rng):
         """The data DDE: a copy of a fitted ``density``, else one fitted here."""
@@ -79,6 +88,61 @@ class GeneratorModelsMixin:
         if density.random_state is None:
             density.set_params(random_state=rng.randint(np.iinfo(np.int32).max))
         return density.fit(X)
+
+    def _initialize(self, X, loc, scale, rng, levels=None):
+        """Fresh generator and ``s_q`` (over ``levels``, default ``levels_``);
+        ``X`` (data) or the fresh generator's output places ``s_q``'s Gaussian base."""
+        n_features = self.n_features_in_
+        self.latent_dim_ = n_features if self.latent_dim is None else self.latent_dim
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+        as_tensor = dict(dtype=torch.float32)
+
+        def factory():
+            return Generator(
+                self.latent_dim_,
+                n_features,
+                tuple(self.hidden_layer_sizes),
+                self.activation,
+                self.output_activation,
+                torch.as_tensor(loc, **as_tensor),
+                torch.as_tensor(scale, **as_tensor),
+            )
+
+        self.generator_ = build_module(factory, seed, self.device_)
+        levels = self.levels_ if levels is None else levels
+        self.generated_density_ = self._new_model(X, rng, levels)
+        self._train_result = None
+
+    def _loc_tensor(self, density):
+        return torch.as_tensor(density._mean, dtype=torch.float32, device=self.device_)
+
+    def _codes(self, n, generator):
+        return torch.randn(n, self.latent_dim_, generator=generator, device=self.device_)
+
+    def _generate(self, z):
+        with torch.no_grad():
+            return torch.cat([self.generator_(c) for c in z.split(GENERATE_CHUNK)])
+
+    def _new_model(self, X, rng, levels):
+        """A fresh ``s_q`` over ``levels``, its Gaussian base placed on ``X`` (data)
+        or, when ``X`` is None, on the fresh generator's output."""
+        if X is None:
+            z = self._codes(N_PROPOSAL_ROWS, make_generator(rng, self.device_))
+            X = self._generate(z).double().cpu().numpy()
+        model = DDEDensity(
+            hidden_layer_sizes=self._options["dde_hidden_layer_sizes"],
+            activation=self._options["dde_activation"],
+            levels=levels,
+            training_options={"n_importance_samples": self._options["n_importance_samples"]},
+            device=self.device_,
+        )
+        model._options = resolve_options(model)  # s_q is not fitted by its own fit
+        model.n_features_in_ = self.n_features_in_
+        if hasattr(self, "feature_names_in_"):
+            model.feature_names_in_ = self.feature_names_in_
+        model._set_noise_map(X, np.ones(len(X)))  # isotropic, as the data DDE's
+        model._initialize(X, np.ones(len(X)), self.sigma_, rng, self.device_)
+        return model
 
     def _sigmas(self, levels):
         """Noise level of each generator step: the data DDE's kept annealing levels
@@ -196,3 +260,40 @@ class GeneratorModelsMixin:
         model._set_mixture(generated, np.ones(len(generated)), rng)
         estimate = model._estimate("auto", self._options["n_importance_samples"], torch_rng)
         model._store_normalizer(estimate, warn_residual=False)  # s_q is not the user's fit
+
+    def _train(self, log_target, sigmas, on_sigma, log_z_target, rng, torch_rng):
+        """Run the loop; record the curves; normalize ``s_q`` on a proposal fitted
+        to the generated data."""
+        log_model, objectives = self._model_objectives(torch_rng)
+        monitor = self._divergence_monitor(log_model, log_target, log_z_target, torch_rng)
+        result = train_generator(
+            self.generator_,
+            log_model,
+            log_target,
+            latent_dim=self.latent_dim_,
+            sigmas=sigmas,
+            n_inner_steps=self.n_inner_steps,
+            n_warmup_steps=min(N_WARMUP_STEPS, self.n_inner_steps * self.max_iter),
+            batch_size=self.batch_size,
+            learning_rate_init=self.learning_rate_init,
+            model_learning_rate_init=self._options["dde_learning_rate_init"],
+            learning_rate=self.learning_rate,
+            rng=torch_rng,
+            check_interval=CHECK_INTERVAL,
+            on_sigma=on_sigma,
+            monitor=monitor,
+            verbose=self.verbose,
+            result=self._train_result,
+            **objectives,
+        )
+        self._train_result = result
+        if self.generated_density_.levels == "single":
+            self.generated_density_._set_sigma(self.sigma_)
+        self.n_iter_ = result.n_iter
+        self.loss_curve_ = result.loss_curve
+        self.dde_loss_curve_ = result.model_loss_curve
+        self.divergence_steps_ = np.array(result.divergence_steps)
+        self.divergence_curve_ = np.array(result.divergence_curve)
+        self.n_retries_ = result.n_retries
+        self.interrupted_ = result.interrupted
+        self._normalize_generated(rng, torch_rng)

@@ -347,7 +347,7 @@ def test_score_is_the_mean_and_float32_input_works(fitted, moons):
 
 
 def test_scoring_is_batched_and_deterministic(fitted, monkeypatch):
-    import skdde._density as density
+    import skdde._density_base as density
 
     X = np.random.default_rng(0).normal(size=(1000, 2))
     full = fitted.score_samples(X)

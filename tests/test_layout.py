@@ -1,6 +1,6 @@
 """The package's layout: the torch core never imports an estimator, the import
-graph has no cycle (docs/import_graph.py draws it), and no class or benchmark suite
-regrows past its size."""
+graph has no cycle (docs/import_graph.py draws it), and no module, class or
+benchmark suite regrows past its size."""
 
 import ast
 import importlib.util
@@ -63,6 +63,12 @@ def test_no_class_has_more_than_400_lines_of_code():
             sizes[f"{path.stem}.{name}"] = n
     assert sizes["_density.DDEDensity"] > 100  # the count sees the estimators
     assert {k: n for k, n in sizes.items() if n > 400} == {}
+
+
+def test_no_module_is_over_500_lines():
+    sizes = {p.name: len(p.read_text().splitlines()) for p in (ROOT / "skdde").glob("*.py")}
+    assert sizes["_density.py"] > 100  # the count sees the estimators
+    assert {k: n for k, n in sizes.items() if n > 500} == {}
 
 
 def test_the_benchmark_suite_keeps_at_most_12_scripts_at_its_top():

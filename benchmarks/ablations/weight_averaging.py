@@ -21,7 +21,7 @@ from unittest.mock import patch
 
 import smoothing_floor
 
-import skdde._density
+import skdde._density_single
 from skdde._train import train
 
 warnings.simplefilter("ignore")
@@ -37,7 +37,7 @@ SEEDS = (0, 1)
 
 def run(name):
     variants = {
-        str(decay): (functools.partial(patch.object, skdde._density, "train",
+        str(decay): (functools.partial(patch.object, skdde._density_single, "train",
                                        functools.partial(train, ema_decay=decay)), {})
         for decay in DECAYS
     }

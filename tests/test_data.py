@@ -15,6 +15,7 @@ from skdde._data import (
     Mapped,
     Rows,
     data_scale,
+    mean_and_root,
     moments,
     resolve_sigma,
     split_rows,
@@ -61,6 +62,17 @@ def test_whitening_map_gives_identity_covariance_and_its_log_det(X):
     scaled = X * np.array([1.0, 1e4, 1.0])
     shift2, A2, _, _ = whitening_map(scaled, w)
     np.testing.assert_allclose(Mapped(scaled, shift2, A2)[:], Z, atol=1e-6)
+
+
+def test_mean_and_root_squares_to_the_covariance_and_floors_a_flat_direction(X):
+    mean, root = mean_and_root(X)
+    np.testing.assert_allclose(mean, X.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(root, root.T, atol=1e-12)
+    np.testing.assert_allclose(root @ root, np.cov(X.T, bias=True), rtol=1e-10)
+    flat = np.c_[X[:, :2], np.full(len(X), 7.0)]  # a constant feature: a zero variance
+    _, root = mean_and_root(flat)
+    evals = np.linalg.eigvalsh(root @ root)
+    assert evals.min() > 0 and evals.min() == pytest.approx(1e-6 * evals.max(), rel=1e-6)
 
 
 def test_rows_and_batches_read_only_the_indexed_rows(X):

@@ -43,7 +43,6 @@ from sklearn.preprocessing import StandardScaler
 
 from skdde import DDEDensity, DDEGenerator
 
-torch.set_num_threads(1)
 quick = "--quick" in sys.argv
 sigma = float(sys.argv[sys.argv.index("--sigma") + 1]) if "--sigma" in sys.argv else 0.3
 X, y = load_digits(return_X_y=True)

@@ -3,7 +3,8 @@
 The estimator validates, converts and stores; its two models' training lives in
 ``_density_single.py`` (levels="single") and ``_density_levels.py`` (levels="all"),
 its fitted units, log Z and sampler in ``_density_base.py``, its options in
-``_options.py``, and the torch work in pure functions below them.
+``_options.py``, and the torch work in pure functions below them. Past 400 lines
+for its numpydoc (280 lines) and, until 0.3, the deprecated parameters.
 """
 
 import warnings

@@ -6,8 +6,9 @@ Gaussian base, so its normalizer, scores and proposals are DDEDensity's own.
 The training loop lives in ``_train_generator.py``, the objective in ``_loss.py``.
 
 The estimator validates, converts and stores; ``_generator_models.py`` builds the
-two DDEs' side of the loop (the target, its levels and log Z, the divergence check)
-and runs it; the options live in ``_options.py``.
+networks (the generator, ``s_q``, the target's levels and log Z, the divergence
+check) and runs the loop; the options live in ``_options.py``. Past 400 lines for
+its numpydoc (about 290 lines) and, until 0.3, the deprecated parameters.
 """
 from numbers import Integral, Real
 

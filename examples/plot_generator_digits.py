@@ -63,7 +63,7 @@ gen = DDEGenerator(
     density=density,
     latent_dim=16,
     output_activation="sigmoid",
-    max_iter=50 if quick else 3000,
+    max_iter=50 if quick else 2000,
     random_state=0,
 ).fit(X_train)
 print(f"fit in {time.perf_counter() - start:.0f} s ({gen.n_iter_} generator steps)")

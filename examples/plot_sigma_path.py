@@ -5,19 +5,18 @@ Choosing sigma among the levels of one model: ``sigma_path_`` on digits
 With ``levels="all"`` and ``sigma="auto"``, :class:`skdde.DDEDensity` trains one
 network for every noise level and then picks ``sigma_`` without retraining: it
 scores its validation split (``validation_fraction`` of the training rows) at
-levels spaced by 1.1 in sigma, from the floor up to the top level, by the model's
-own normalization, and keeps the best level that importance sampling can also
-normalize. ``sigma_path_`` holds those levels and ``sigma_path_scores_`` their
-validation log-likelihoods: a validation curve over sigma from a single fit, drawn
-here with the chosen ``sigma_`` marked.
+levels spaced by 1.1 in sigma, from the floor up to the top level, each normalized
+by importance sampling as ``score_samples`` will be, and keeps the best.
+``sigma_path_`` holds those levels and ``sigma_path_scores_`` their validation
+log-likelihoods (NaN where importance sampling is unreliable): a validation curve
+over sigma from a single fit, drawn here with the chosen ``sigma_`` marked.
 
 The data are scikit-learn's 8x8 digits (64-D), dequantized with ``U(0, 1)`` noise
 and standardized on the training split, as in ``benchmarks/compare.py``; sigma is
-in those standardized units. The curve's values are the model's own, biased by how
-far its normalization is off at each level (at ``sigma_``, by
-``log_normalizer_residual_``); ``score`` uses the importance-sampled log Z
-instead. This is a short fit, to keep the example near a minute on two cores: 100
-epochs (the default is 400) on one torch thread.
+in those standardized units. The model's own normalization, which dual score
+matching carries down the levels, is off at ``sigma_`` by
+``log_normalizer_residual_``. This is a short fit, to keep the example near a
+minute on two cores: 100 epochs (the default is 400) on one torch thread.
 
 Run ``python examples/plot_sigma_path.py``; it writes ``sigma_path.png``.
 """
@@ -57,7 +56,7 @@ print(f"fitted {dde.n_iter_} epochs in {time.perf_counter() - start:.0f} s")
 best = np.argmax(dde.sigma_path_ == dde.sigma_)
 print(f"{len(dde.sigma_path_)} levels from {dde.sigma_path_[0]:.3f} to "
       f"{dde.sigma_path_[-1]:.2f}; sigma_ = {dde.sigma_:.4f}")
-print(f"validation mean log-lik at sigma_ (own normalization): "
+print(f"validation mean log-lik at sigma_: "
       f"{dde.sigma_path_scores_[best]:.3f}")
 print(f"log Z at sigma_: {dde.log_normalizer_:.3f} +- {dde.log_normalizer_stderr_:.3f} "
       f"(own normalization off by {dde.log_normalizer_residual_:.3f})")
@@ -67,11 +66,11 @@ print(f"test mean log-lik at sigma_: {test_score:.3f}")
 # %%
 # Left: the whole path, up to the exact top level; right: the levels within one nat
 # of the best, where the choice is made, with the test split's score at ``sigma_``.
-near = dde.sigma_path_scores_ > dde.sigma_path_scores_.max() - 1
+near = dde.sigma_path_scores_ > np.nanmax(dde.sigma_path_scores_) - 1
 fig, axes = plt.subplots(1, 2, figsize=(10, 4))
 for ax, keep in zip(axes, [slice(None), near]):
     ax.plot(dde.sigma_path_[keep], dde.sigma_path_scores_[keep], ".-",
-            label="validation split (own normalization)")
+            label="validation split")
     ax.axvline(dde.sigma_, color="C1", ls=":", label=f"sigma_ = {dde.sigma_:.3f}")
     ax.set(xscale="log", xlabel="sigma (level), standardized units",
            ylabel="mean log-likelihood")

@@ -184,9 +184,9 @@ mala_n_steps, mala_target_accept : deprecated
     sigma_path_scores_ : ndarray of shape (n_stages,)
         Only with ``sigma="auto"``: mean validation log-likelihood of each stage's
         model (NaN where its normalizer was unreliable); ``sigma_`` is the best.
-        With ``levels="all"``, the final model's own (self-normalized) validation
-        log-likelihood at each candidate level; ``sigma_`` is the best that
-        importance sampling can also normalize.
+        With ``levels="all"``, the final model's validation log-likelihood at each
+        candidate level, normalized there by importance sampling (NaN where that
+        is unreliable); ``sigma_`` is the best.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)

@@ -147,8 +147,24 @@ def test_sigma_auto_skips_levels_importance_sampling_cannot_normalize(truth, mon
     X = truth.sample(2000, random_state=0)
     est = _quiet_fit(DDEDensity(sigma="auto", max_iter=10, random_state=0, **CHEAP), X)
     path, scores = est.sigma_path_, est.sigma_path_scores_
-    assert path[np.argmax(scores)] < 0.5 <= est.sigma_
-    assert est.sigma_ == path[path >= 0.5][np.argmax(scores[path >= 0.5])]
+    assert np.isnan(scores[path < 0.5]).all() and np.isfinite(scores[path >= 0.5]).all()
+    assert 0.5 <= est.sigma_ == path[np.nanargmax(scores)]
+
+
+def test_sigma_auto_follows_the_normalized_likelihood_not_the_models_own(truth, monkeypatch):
+    # sigma_ is the level whose importance-sampled validation likelihood is best,
+    # whatever the model's own (self-normalized) curve prefers
+    import skdde._density
+
+    def peaked_at_one(*args):
+        return lambda sigma: -abs(math.log(sigma))
+
+    monkeypatch.setattr(skdde._density, "validation_score", peaked_at_one)
+    X = truth.sample(2000, random_state=0)
+    est = _quiet_fit(DDEDensity(sigma="auto", max_iter=10, random_state=0, **CHEAP), X)
+    path = est.sigma_path_
+    assert est.sigma_ == path[np.argmin(np.abs(np.log(path)))]
+    np.testing.assert_allclose(est.sigma_path_scores_, -np.abs(np.log(path)))
 
 
 # --- sampling ----------------------------------------------------------------------

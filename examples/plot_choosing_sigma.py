@@ -10,7 +10,7 @@ curve next to KernelDensity's, and ``sigma="auto"``, which scores a path of nois
 levels on a validation split within one training run. The test split is scored
 once, after every choice was made on the training split. The DDEs train for a
 short budget (60 and 80 epochs instead of the default 400) to keep the example
-under five minutes; at this budget they trail KernelDensity on these 2,000 points,
+under two minutes; at this budget they trail KernelDensity on these 2,000 points,
 and the grid's best sigma was its smallest (``examples/output``): when that
 happens, widen the grid downwards.
 

@@ -67,8 +67,8 @@ with warnings.catch_warnings():
 print(f"classifier accuracy on held-out real images: {clf.score(X_test, y_test):.3f}")
 
 # %%
-# sigma 0.3 (pixel units) as on the 8x8 digits, where 0.1 collapsed onto few
-# classes; the data DDE trains for a fixed budget of epochs. 5,000 images and
+# sigma 0.3 (pixel units) as on the 8x8 digits, where 0.1 covered the classes
+# unevenly; the data DDE trains for a fixed budget of epochs. 5,000 images and
 # generator batches of 256 keep the run under 2 minutes on two cores (10,000 and
 # 512 took 244 s and judged no better: KL 0.163, confidence 0.635).
 start = time.perf_counter()

@@ -124,10 +124,10 @@ class MultiLevelMixin:
         def choose():
             """The eligible levels, their validation likelihoods normalized as with
             levels="single" (NaN where that fails), and the best of them: the
-            likelihood that score_samples will report. The model's own curve
-            ranks small levels too high where its normalization drifts (10-D
-            mixture: its best was the floor, 0.12 nats worse held out); it decides
-            only where no level can be normalized."""
+            likelihood that score_samples will report. Ranking by the model's
+            own curve instead chose, on breast_cancer, a level whose final log Z
+            had an ESS of 1 (benchmarks/compare_levels_output.txt); the own curve
+            decides only where no level can be normalized."""
             levels, own = curve()
             scores = np.array([verify_at(s) for s in levels], dtype=float)  # None: NaN
             best = np.nanargmax(scores) if np.isfinite(scores).any() else np.argmax(own)

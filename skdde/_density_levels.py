@@ -83,10 +83,13 @@ class MultiLevelMixin:
         candidates = self._candidate_levels() if self.sigma == "auto" else np.array([self.sigma_])
         verified = train_kw["validation_score"]  # normalized as for levels="single"
 
+        def eligible():
+            return candidates[self._level(candidates) >= objective.t_low * (1 - 1e-9)]
+
         def curve():
-            eligible = candidates[self._level(candidates) >= objective.t_low * (1 - 1e-9)]
-            scores = level_scores(energy, x_val, w_val, self._level(eligible)).cpu().numpy()
-            return eligible, scores + self._log_det_levels
+            levels = eligible()
+            scores = level_scores(energy, x_val, w_val, self._level(levels)).cpu().numpy()
+            return levels, scores + self._log_det_levels
 
         def verify_at(sigma):
             """The validation likelihood at level ``sigma``, normalized as for
@@ -128,9 +131,9 @@ class MultiLevelMixin:
             own curve instead chose, on breast_cancer, a level whose final log Z
             had an ESS of 1 (benchmarks/compare_levels_output.txt); the own curve
             decides only where no level can be normalized."""
-            levels, own = curve()
+            levels = eligible()
             scores = np.array([verify_at(s) for s in levels], dtype=float)  # None: NaN
-            best = np.nanargmax(scores) if np.isfinite(scores).any() else np.argmax(own)
+            best = np.nanargmax(scores) if np.isfinite(scores).any() else np.argmax(curve()[1])
             return levels, scores, float(levels[best])
 
         result = self._train_result

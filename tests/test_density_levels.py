@@ -151,6 +151,17 @@ def test_sigma_auto_skips_levels_importance_sampling_cannot_normalize(truth, mon
     assert 0.5 <= est.sigma_ == path[np.nanargmax(scores)]
 
 
+def test_sigma_auto_falls_back_on_the_models_own_curve_where_nothing_normalizes(
+        truth, monkeypatch):
+    import skdde._density
+
+    monkeypatch.setattr(skdde._density, "validation_score", lambda *args: lambda sigma: None)
+    X = truth.sample(2000, random_state=0)
+    est = _quiet_fit(DDEDensity(sigma="auto", max_iter=10, random_state=0, **CHEAP), X)
+    assert np.isnan(est.sigma_path_scores_).all() and est.sigma_ in est.sigma_path_
+    assert np.isfinite(est.score_samples(X[:50])).all()
+
+
 def test_sigma_auto_follows_the_normalized_likelihood_not_the_models_own(truth, monkeypatch):
     # sigma_ is the level whose importance-sampled validation likelihood is best,
     # whatever the model's own (self-normalized) curve prefers

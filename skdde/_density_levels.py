@@ -23,7 +23,8 @@ from ._normalizer import LogNormalizerWarning
 from ._train import train
 
 #: levels="all": the top level's variance over the data's largest, and the share
-#: of each batch at the lowest trained level (the prototype's settings).
+#: of each batch at the lowest trained level (the prototype's settings; shares of
+#: 0.5 and 0.75 did no better on the whole: benchmarks/ablations/level_floor_share.py).
 LEVEL_TOP_FACTOR = 4.0
 LEVEL_FLOOR_SHARE = 0.25
 #: levels="all": the time-score term's weight in dual score matching, over the

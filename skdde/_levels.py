@@ -20,20 +20,26 @@ import torch
 from torch import nn
 
 from ._loss import dual_score_loss, level_generator_loss
-from ._nets import input_gradient
 
 #: Sine and cosine pairs of ``log t`` fed to the network (plus ``log t`` itself).
 N_FREQUENCIES = 4
 N_LEVEL_FEATURES = 1 + 2 * N_FREQUENCIES
 
 
-def level_features(t, t_min, t_max, n_frequencies=N_FREQUENCIES):
+def level_features(t, t_min, t_max, n_frequencies=N_FREQUENCIES, derivative=False):
     """``(n, 1 + 2 * n_frequencies)`` features of levels ``t``: the position ``s`` of
-    ``log t`` in ``[log t_min, log t_max]`` (0 to 1) and ``sin, cos(pi k s)``."""
-    s = torch.log(t / t_min) / math.log(t_max / t_min)
+    ``log t`` in ``[log t_min, log t_max]`` (0 to 1) and ``sin, cos(pi k s)``; with
+    ``derivative``, also their derivatives in ``t``."""
+    span = math.log(t_max / t_min)
+    s = torch.log(t / t_min) / span
     k = math.pi * torch.arange(1, n_frequencies + 1, dtype=t.dtype, device=t.device)
     angles = s[:, None] * k
-    return torch.cat([s[:, None], torch.sin(angles), torch.cos(angles)], -1)
+    sin, cos = torch.sin(angles), torch.cos(angles)
+    features = torch.cat([s[:, None], sin, cos], -1)
+    if not derivative:
+        return features
+    ds = (1 / (t * span))[:, None]
+    return features, torch.cat([torch.ones_like(s)[:, None], k * cos, -k * sin], -1) * ds
 
 
 class LevelEnergy(nn.Module):
@@ -92,13 +98,41 @@ class LevelEnergy(nn.Module):
 
     def value_and_grads(self, x, t, create_graph=False):
         """``(f, grad_x f, df/dt)`` at points ``x`` and levels ``t`` (shape ``(n,)``);
-        with ``create_graph`` all three are differentiable in the weights."""
+        with ``create_graph`` all three are differentiable in the weights.
+
+        A network with ``value_and_grad`` (the default :class:`~skdde._nets.ResidualMLP`)
+        gives ``h``'s input gradient by its own backward pass, and the chain rule
+        through ``W_t`` and ``tau(t)`` is written out here: training then takes one
+        backward pass instead of autograd's double backward.
+        """
+        if hasattr(self.net, "value_and_grad"):
+            with torch.set_grad_enabled(create_graph):
+                return self._value_and_grads(x, t)
         with torch.enable_grad():
             x = x.detach().requires_grad_(True)
             t = t.detach().requires_grad_(True)
             f = self(x, t)
             grad_x, grad_t = torch.autograd.grad(f.sum(), (x, t), create_graph=create_graph)
         return f, grad_x, grad_t
+
+    def _value_and_grads(self, x, t):
+        """:meth:`value_and_grads` by the chain rule, with ``r = V^T x`` and
+        ``v = lambda + t``: ``u = V (r / sqrt(v))``, ``du/dt = -V (r / v^(3/2)) / 2``."""
+        d = x.shape[1]
+        r = x @ self.eigenvectors
+        var = self.eigenvalues + t[:, None]
+        inv, root = 1 / var, torch.rsqrt(var)
+        log_n = -0.5 * ((r * r * inv).sum(-1) + torch.log(var).sum(-1))
+        log_n = log_n - 0.5 * d * math.log(2 * math.pi)
+        tau, dtau = level_features(t, self.t_min, self.t_max, derivative=True)
+        h, grad = self.net.value_and_grad(torch.cat([(r * root) @ self.eigenvectors.T, tau], -1))
+        h = h.reshape(x.shape[0])
+        g = grad[:, :d] @ self.eigenvectors  # dh/du in the eigenbasis
+        c = 1 - t / self.t_max
+        grad_x = (c[:, None] * g * root - r * inv) @ self.eigenvectors.T
+        dh_dt = -0.5 * (g * r * inv * root).sum(-1) + (grad[:, d:] * dtau).sum(-1)
+        df_dt = 0.5 * (r * r * inv * inv - inv).sum(-1) - h / self.t_max + c * dh_dt
+        return log_n + c * h, grad_x, df_dt
 
     def at(self, t):
         """The energy at level ``t`` as a function of centred points."""
@@ -125,7 +159,12 @@ class _AtLevel:
         return self.energy(x, self.t)
 
     def value_and_grad(self, z):
-        return input_gradient(self.__call__, z, create_graph=torch.is_grad_enabled())
+        energy, unwhitening = self.energy, self.unwhitening
+        x = z if unwhitening is None else z @ unwhitening.T
+        t = energy.level if self.t is None else torch.as_tensor(self.t, dtype=z.dtype)
+        t = t.to(z.device).expand(z.shape[0])
+        f, grad, _ = energy.value_and_grads(x, t, create_graph=torch.is_grad_enabled())
+        return f, grad if unwhitening is None else grad @ unwhitening
 
 
 def level_scores(energy, x, weight, levels, chunk_size=8192):

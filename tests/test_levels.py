@@ -1,3 +1,4 @@
+import copy
 import math
 
 import pytest
@@ -67,6 +68,49 @@ def test_value_and_grads_match_finite_differences():
     fd_x = (energy(x + h * torch.eye(2)[0], t) - energy(x - h * torch.eye(2)[0], t)) / (2 * h)
     torch.testing.assert_close(gt, fd_t, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(gx[:, 0], fd_x, rtol=1e-5, atol=1e-6)
+
+
+class _AutogradOnly(torch.nn.Module):
+    """The same network without its hand-written ``value_and_grad``."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.inner = net
+
+    def forward(self, u):
+        return self.inner(u)
+
+
+def test_hand_written_derivatives_and_their_weight_gradients_match_autograds():
+    energy, _, _ = _energy(d=5, perturb=True)
+    energy = energy.double()
+    plain = copy.deepcopy(energy)
+    plain.net = _AutogradOnly(plain.net)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 5, generator=g, dtype=torch.float64)
+    eps = torch.randn(64, 5, generator=g, dtype=torch.float64)
+    t = 1e-3 * torch.exp(torch.rand(64, generator=g, dtype=torch.float64) * math.log(4e3))
+    for a, b in zip(energy.value_and_grads(x, t), plain.value_and_grads(x, t)):
+        torch.testing.assert_close(a, b)
+    grads = []
+    for e in (energy, plain):
+        e.zero_grad()
+        dual_score_loss(e, x, eps, t, time_weight=0.5).backward()
+        grads.append([p.grad for p in e.parameters()])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b)
+    with torch.enable_grad():  # without create_graph, nothing is left to backpropagate
+        assert not any(v.requires_grad for v in energy.value_and_grads(x, t))
+    unwhitening = torch.linalg.qr(torch.randn(5, 5, generator=g, dtype=torch.float64))[0]
+    energy.set_unwhitening(unwhitening)
+    energy.set_level(0.05)
+    for at in (energy.whitened, energy.whitened_at(0.2), energy.at(0.2)):
+        z = x.clone().requires_grad_(True)
+        f = at(z)
+        (grad,) = torch.autograd.grad(f.sum(), z)
+        value, own = at.value_and_grad(x)
+        torch.testing.assert_close(value, f.detach())
+        torch.testing.assert_close(own, grad)
 
 
 class _Family:

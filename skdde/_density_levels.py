@@ -24,7 +24,7 @@ from ._train import train
 
 #: levels="all": the top level's variance over the data's largest, and the share
 #: of each batch at the lowest trained level (the prototype's settings; shares of
-#: 0.5 and 0.75 did no better on the whole: benchmarks/ablations/level_floor_share.py).
+#: 0.5 and 0.75 did no better on the whole: benchmarks/ablations/level_training.py).
 LEVEL_TOP_FACTOR = 4.0
 LEVEL_FLOOR_SHARE = 0.25
 #: levels="all": the time-score term's weight in dual score matching, over the
@@ -32,7 +32,9 @@ LEVEL_FLOOR_SHARE = 0.25
 #: sigma 0.2, 100 epochs, weight 1/d against 1: digits -65.9 against -71.9,
 #: breast_cancer -11.2 against -15.5, wine -15.50 against -15.57, and within 0.05
 #: on the 2-D toys and mixture_10d; 1/d^2 and 1/sqrt(d) did no better
-#: (python benchmarks/levels.py --time-weight).
+#: (python benchmarks/levels.py --time-weight). It leaves the family less consistent
+#: across levels (probability-flow ODE against score on digits: 1.11 nats apart, 0.61
+#: at 1/sqrt(d); benchmarks/ablations/level_training.py time-weight).
 LEVEL_TIME_WEIGHT = 1.0
 #: levels="all": epochs are judged and kept with weights averaged at this decay, and
 #: early stopping waits at least this share of the epochs. On eight Gaussians (std

@@ -80,17 +80,25 @@ class LevelEnergy(nn.Module):
     def set_unwhitening(self, unwhitening):
         self.unwhitening.copy_(torch.as_tensor(unwhitening, dtype=self.unwhitening.dtype))
 
-    def gaussian(self, x, t):
-        """``log N(x; 0, C + t I)`` and the whitened point ``W_t x``."""
+    def _rows(self, x, t):
+        """Each row's level: ``t`` (or the current level) broadcast over ``x``."""
+        t = self.level if t is None else torch.as_tensor(t, dtype=x.dtype, device=x.device)
+        return t.to(x.device).expand(x.shape[0])
+
+    def _eigen(self, x, t):
+        """``r = V^T x``, ``v = lambda + t`` and ``log N(x; 0, C + t I)``."""
         r = x @ self.eigenvectors
         var = self.eigenvalues + t[:, None]
         log_n = -0.5 * ((r * r / var).sum(-1) + torch.log(var).sum(-1))
-        log_n = log_n - 0.5 * x.shape[1] * math.log(2 * math.pi)
+        return r, var, log_n - 0.5 * x.shape[1] * math.log(2 * math.pi)
+
+    def gaussian(self, x, t):
+        """``log N(x; 0, C + t I)`` and the whitened point ``W_t x``."""
+        r, var, log_n = self._eigen(x, t)
         return log_n, (r * torch.rsqrt(var)) @ self.eigenvectors.T
 
     def forward(self, x, t=None):
-        t = self.level if t is None else torch.as_tensor(t, dtype=x.dtype, device=x.device)
-        t = t.expand(x.shape[0])
+        t = self._rows(x, t)
         log_n, u = self.gaussian(x, t)
         tau = level_features(t, self.t_min, self.t_max)
         h = self.net(torch.cat([u, tau], -1)).reshape(x.shape[0])
@@ -119,11 +127,8 @@ class LevelEnergy(nn.Module):
         """:meth:`value_and_grads` by the chain rule, with ``r = V^T x`` and
         ``v = lambda + t``: ``u = V (r / sqrt(v))``, ``du/dt = -V (r / v^(3/2)) / 2``."""
         d = x.shape[1]
-        r = x @ self.eigenvectors
-        var = self.eigenvalues + t[:, None]
+        r, var, log_n = self._eigen(x, t)
         inv, root = 1 / var, torch.rsqrt(var)
-        log_n = -0.5 * ((r * r * inv).sum(-1) + torch.log(var).sum(-1))
-        log_n = log_n - 0.5 * d * math.log(2 * math.pi)
         tau, dtau = level_features(t, self.t_min, self.t_max, derivative=True)
         h, grad = self.net.value_and_grad(torch.cat([(r * root) @ self.eigenvectors.T, tau], -1))
         h = h.reshape(x.shape[0])
@@ -161,8 +166,7 @@ class _AtLevel:
     def value_and_grad(self, z):
         energy, unwhitening = self.energy, self.unwhitening
         x = z if unwhitening is None else z @ unwhitening.T
-        t = energy.level if self.t is None else torch.as_tensor(self.t, dtype=z.dtype)
-        t = t.to(z.device).expand(z.shape[0])
+        t = energy._rows(x, self.t)
         f, grad, _ = energy.value_and_grads(x, t, create_graph=torch.is_grad_enabled())
         return f, grad if unwhitening is None else grad @ unwhitening
 

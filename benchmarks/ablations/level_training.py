@@ -31,7 +31,6 @@ Output: ``benchmarks/ablations/level_floor_share_output.txt`` and
 import math
 import sys
 import time
-import warnings
 from unittest import mock
 
 import torch
@@ -39,7 +38,6 @@ from _suite import compare
 from joblib import Parallel, delayed
 
 import skdde._density_levels as levels
-from skdde import DDEDensity, LogNormalizerWarning
 
 #: study -> (column title, module constant, {label: value, or value given d})
 STUDIES = {
@@ -65,13 +63,9 @@ def run(study, label, value, names):
         train, val = compare.train_and_validation(name)
         setting = value(train.shape[1]) if callable(value) else value
         start = time.perf_counter()
-        with warnings.catch_warnings(record=True) as caught, mock.patch.multiple(
-            levels, **{constant: setting}
-        ):
-            warnings.simplefilter("always")
-            model = DDEDensity(sigma=SIGMAS[prefix], levels="all", random_state=0).fit(train)
+        with mock.patch.multiple(levels, **{constant: setting}):
+            model, ok = compare.fit_dde(SIGMAS[prefix], train, "auto", levels="all")
         seconds = time.perf_counter() - start
-        ok = not any(issubclass(w.category, LogNormalizerWarning) for w in caught)
         row = (f"{name:24s} {label:15s} {model.score(val):9.3f} {'ok' if ok else '--':>5s} "
                f"{model.log_normalizer_residual_:8.3f}")
         if study == "time-weight":

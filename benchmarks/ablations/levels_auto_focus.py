@@ -16,7 +16,6 @@ seconds. The variants run side by side, one torch thread each.
 
 import sys
 import time
-import warnings
 from unittest import mock
 
 import torch
@@ -24,7 +23,6 @@ from _suite import compare
 from joblib import Parallel, delayed
 
 import skdde._density_levels as levels
-from skdde import DDEDensity, LogNormalizerWarning
 
 VARIANTS = {
     "search 0.5, focus 0.5 (default)": (0.5, 0.5),
@@ -41,13 +39,9 @@ def run(label, search, focus, names):
             continue
         train, val = compare.train_and_validation(name)
         start = time.perf_counter()
-        with warnings.catch_warnings(record=True) as caught, mock.patch.multiple(
-            levels, LEVEL_SEARCH_FRACTION=search, LEVEL_FOCUS=focus
-        ):
-            warnings.simplefilter("always")
-            model = DDEDensity(sigma="auto", levels="all", random_state=0).fit(train)
+        with mock.patch.multiple(levels, LEVEL_SEARCH_FRACTION=search, LEVEL_FOCUS=focus):
+            model, ok = compare.fit_dde("auto", train, "auto", levels="all")
         seconds = time.perf_counter() - start
-        ok = not any(issubclass(w.category, LogNormalizerWarning) for w in caught)
         rows.append(f"{name:24s} {label:32s} {model.score(val):9.3f} {model.sigma_:8.4f} "
                     f"{'ok' if ok else '--':>5s} {seconds:7.0f}")
     return rows

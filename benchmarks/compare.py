@@ -14,12 +14,14 @@ fit seconds including all choices, and scoring rows/s.
 - ``GaussianMixture``: full covariances, 1 component up, until BIC has risen 3 times
   in a row or the budget is spent.
 - ``DDE sigma grid``: ``DDEDensity`` at sigma in {0.025, 0.05, 0.1, 0.2, 0.4}, each
-  with an equal share of the budget left. The first fit's ``max_iter`` (at most the
-  default 400 epochs) comes from the fixed and per-epoch cost of timed 2- and
-  12-epoch fits at sigma 0.1 without annealing, whose every epoch is judged on the
-  validation split as final-sigma epochs are (the costliest kind), with log Z by
-  the Gaussian proposal (whose cost does not depend on the model); these fits count
-  in the fit time. Each later fit's comes from what the last one cost per epoch.
+  with an equal share of the budget left, and never less than an equal share of what
+  calibration left (one fit that overruns must not starve the fits after it). The
+  first fit's ``max_iter`` (at most the default 400 epochs) comes from the fixed and
+  per-epoch cost of timed 2- and 12-epoch fits at sigma 0.1 without annealing, whose
+  every epoch is judged on the validation split as final-sigma epochs are (the
+  costliest kind), with log Z by the Gaussian proposal (whose cost does not depend
+  on the model); these fits count in the fit time. Each later fit's comes from what
+  the last one cost per epoch, unless its log Z needed AIS (not a cost per epoch).
   A fit's normalizer may need AIS and cost more, so DDE fits can overrun the
   budget; the fit seconds are the measured ones. The best validation
   log-likelihood wins among the fits whose log Z passed its checks (a flagged log Z
@@ -263,13 +265,18 @@ def dde_grid(train, val, budget, sigmas=SIGMAS, **kw):
     fixed, per_epoch = _calibrate(lambda epochs: fit_dde(
         sigmas[len(sigmas) // 2], train, epochs, sigma_start=None, normalizer="gaussian", **kw),
         final_normalizer=kw.get("levels") == "all")
+    # every sigma gets at least an equal share of what calibration left: one fit
+    # that overran (its log Z needed AIS) must not starve the fits after it
+    floor = budget.left() / len(sigmas)
     best = None
     for i, sigma in enumerate(sigmas):
-        epochs = _epochs(budget.left() / (len(sigmas) - i), fixed, per_epoch)
+        epochs = _epochs(max(budget.left() / (len(sigmas) - i), floor), fixed, per_epoch)
         start = time.perf_counter()
         model, reliable = fit_dde(sigma, train, epochs, **kw)
-        # the next share by what this fit really cost per epoch
-        per_epoch = max(time.perf_counter() - start - fixed, 0.0) / model.n_iter_ or per_epoch
+        # the next share by what this fit really cost per epoch, unless its log Z
+        # needed AIS, which the calibration's fixed cost does not cover
+        if model.normalizer_ != "ais":
+            per_epoch = max(time.perf_counter() - start - fixed, 0.0) / model.n_iter_ or per_epoch
         # a flagged log Z may flatter its model: such a fit wins only if none passed
         key = (reliable, model.score_samples(val).mean())
         described = _describe(model, reliable, epochs)

@@ -13,6 +13,15 @@ consistency across levels: the probability-flow ODE's likelihood minus the score
 (``flow - score``) on the first 200 validation rows, where both are exactly normalized
 densities and a consistent family makes them agree.
 
+``targets``: the two terms' regression targets. Dual score matching regresses on
+``eps`` and ``(||eps||^2 - d) / 2``, whose means given the noisy point are the
+scores; their noise is the same at every level. Posterior targets (the "stable
+target field" of Xu et al., ICLR 2023) replace each by its mean over the clean rows
+that could have made the noisy point: weights ``N(x_t; x_j, t I)`` over the batch and
+the last 1,024 training rows seen, which include the row's own. Less noisy at large
+levels, where many rows share the mass; the same at small ones. Either for the time
+score alone ("posterior, time") or for both. Flow and score as for ``time-weight``.
+
 Each variant fits every data set at the sigma the grid over levels chose on its
 validation split (``benchmarks/compare_levels_output.txt``), defaults otherwise
 (``random_state=0``), and is scored on ``compare.py``'s validation split (the test
@@ -23,9 +32,11 @@ side, one torch thread each.
 
     python benchmarks/ablations/level_training.py floor-share [DATA ...]
     python benchmarks/ablations/level_training.py time-weight [DATA ...]
+    python benchmarks/ablations/level_training.py targets [DATA ...]
 
-Output: ``benchmarks/ablations/level_floor_share_output.txt`` and
-``benchmarks/ablations/level_time_weight_output.txt``.
+Output: ``benchmarks/ablations/level_floor_share_output.txt``,
+``benchmarks/ablations/level_time_weight_output.txt`` and
+``benchmarks/ablations/level_targets_output.txt``.
 """
 
 import math
@@ -38,6 +49,42 @@ from _suite import compare
 from joblib import Parallel, delayed
 
 import skdde._density_levels as levels
+from skdde._levels import DualScoreObjective, sample_levels
+from skdde._loss import _mean
+
+#: clean training rows the posterior targets average over, besides the batch
+BANK_ROWS = 1024
+
+
+class PosteriorTargets(DualScoreObjective):
+    """Dual score matching with each target replaced by its mean under the
+    posterior over the batch and a bank of recent training rows."""
+
+    both = False
+
+    def __call__(self, energy, x, eps, sigma, weight=None, create_graph=True, return_energy=False):
+        d, bank = x.shape[1], getattr(self, "bank", x[:0])
+        t = sample_levels(x.shape[0], self.t_low, self.t_max, self.floor_share,
+                          self.generator, x.device)
+        root = torch.sqrt(t)[:, None]
+        x_t = x + root * eps
+        _, grad_x, grad_t = energy.value_and_grads(x_t, t, create_graph=create_graph)
+        with torch.no_grad():
+            diff = x_t[:, None, :] - torch.cat([x, bank])[None]
+            squared = diff.square().sum(-1)
+            w = torch.softmax(-0.5 * squared / t[:, None], -1)
+            time_target = 0.5 * ((w * squared).sum(-1) / t - d)
+            score_target = (w[:, :, None] * diff).sum(1) / root if self.both else eps
+            if create_graph:  # a training step
+                self.bank = torch.cat([x, bank])[:BANK_ROWS]
+        in_x = (root * grad_x + score_target).square().mean(-1)
+        in_t = (t * grad_t - time_target).square() / d
+        return _mean(in_x + self.time_weight * in_t, weight)
+
+
+class PosteriorBoth(PosteriorTargets):
+    both = True
+
 
 #: study -> (column title, module constant, {label: value, or value given d})
 STUDIES = {
@@ -45,11 +92,16 @@ STUDIES = {
                     {"0.25 (default)": 0.25, "0.5": 0.5, "0.75": 0.75}),
     "time-weight": ("time weight", "LEVEL_TIME_WEIGHT",
                     {"1/d (default)": lambda d: 1.0, "1/sqrt(d)": math.sqrt}),
+    "targets": ("targets", "DualScoreObjective",
+                {"noisy (default)": lambda d: DualScoreObjective,
+                 "posterior, time": lambda d: PosteriorTargets,
+                 "posterior, both": lambda d: PosteriorBoth}),
 }
 #: data set prefix -> the sigma the grid over levels chose on validation
 SIGMAS = {"eight": 0.025, "mixture": 0.1, "two": 0.1, "digits": 0.2, "wine": 0.4,
           "breast": 0.025}
 N_FLOW_ROWS = 200
+FLOW_STUDIES = ("time-weight", "targets")
 
 
 def run(study, label, value, names):
@@ -68,7 +120,7 @@ def run(study, label, value, names):
         seconds = time.perf_counter() - start
         row = (f"{name:24s} {label:15s} {model.score(val):9.3f} {'ok' if ok else '--':>5s} "
                f"{model.log_normalizer_residual_:8.3f}")
-        if study == "time-weight":
+        if study in FLOW_STUDIES:
             flow = model.flow_score_samples(val[:N_FLOW_ROWS]).mean()
             row += f" {flow - model.score(val[:N_FLOW_ROWS]):8.3f}"
         rows.append(row + f" {model.n_iter_:6d} {seconds:7.0f}")
@@ -79,7 +131,7 @@ def main():
     study, names = sys.argv[1], sys.argv[2:] or list(SIGMAS)
     title, _, variants = STUDIES[study]
     print(f"torch {torch.__version__}, 1 thread per variant")
-    flow = f" {'ODE gap':>8s}" if study == "time-weight" else ""
+    flow = f" {'ODE gap':>8s}" if study in FLOW_STUDIES else ""
     print(f"{'data':24s} {title:15s} {'val ll':>9s} {'log Z':>5s} {'residual':>8s}{flow} "
           f"{'epochs':>6s} {'fit s':>7s}")
     results = Parallel(n_jobs=2)(

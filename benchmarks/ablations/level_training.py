@@ -22,6 +22,12 @@ the last 1,024 training rows seen, which include the row's own. Less noisy at la
 levels, where many rows share the mass; the same at small ones. Either for the time
 score alone ("posterior, time") or for both. Flow and score as for ``time-weight``.
 
+``residual``: what the ODE's gap integrates, the residual ``R = df/dt - (laplacian f +
+|grad f|^2) / 2`` of the heat equation that ``log p_t`` solves, penalized on every
+training row at 1 to 1,000 times the time term's weight, its Laplacian by Hutchinson's
+estimator (FP-Diffusion's regularizer, Lai et al., ICML 2023). Variants named on the
+command line (``x100``) run beside the default alone.
+
 Each variant fits every data set at the sigma the grid over levels chose on its
 validation split (``benchmarks/compare_levels_output.txt``), defaults otherwise
 (``random_state=0``), and is scored on ``compare.py``'s validation split (the test
@@ -33,10 +39,12 @@ side, one torch thread each.
     python benchmarks/ablations/level_training.py floor-share [DATA ...]
     python benchmarks/ablations/level_training.py time-weight [DATA ...]
     python benchmarks/ablations/level_training.py targets [DATA ...]
+    python benchmarks/ablations/level_training.py residual [VARIANT ...] [DATA ...]
 
 Output: ``benchmarks/ablations/level_floor_share_output.txt``,
-``benchmarks/ablations/level_time_weight_output.txt`` and
-``benchmarks/ablations/level_targets_output.txt``.
+``benchmarks/ablations/level_time_weight_output.txt``,
+``benchmarks/ablations/level_targets_output.txt`` and
+``benchmarks/ablations/level_residual_output.txt``.
 """
 
 import math
@@ -86,6 +94,36 @@ class PosteriorBoth(PosteriorTargets):
     both = True
 
 
+class HeatResidual(DualScoreObjective):
+    """Dual score matching plus ``penalty`` times the time term's weight times
+    ``(t * R)^2 / d``, ``R = df/dt - (laplacian f + |grad f|^2) / 2`` the residual of
+    the heat equation that ``log p_t`` solves, its Laplacian by Hutchinson's
+    estimator with one Rademacher vector per row (as FP-Diffusion, Lai et al. 2023)."""
+
+    penalty = 1.0
+
+    def __call__(self, energy, x, eps, sigma, weight=None, create_graph=True, return_energy=False):
+        d = x.shape[1]
+        t = sample_levels(x.shape[0], self.t_low, self.t_max, self.floor_share,
+                          self.generator, x.device)
+        root = torch.sqrt(t)[:, None]
+        x_t = (x + root * eps).requires_grad_(create_graph)
+        _, grad_x, grad_t = energy.value_and_grads(x_t, t, create_graph=create_graph)
+        loss = (root * grad_x + eps).square().mean(-1)
+        loss = loss + self.time_weight * (t * grad_t - 0.5 * (eps.square().sum(-1) - d)) ** 2 / d
+        if create_graph:  # a training step
+            v = torch.randint(0, 2, x.shape, generator=self.generator, device=x.device) * 2.0 - 1
+            (hessian_v,) = torch.autograd.grad((grad_x * v).sum(), x_t, create_graph=True)
+            laplacian = (hessian_v * v).sum(-1)
+            residual = t * (grad_t - 0.5 * (laplacian + grad_x.square().sum(-1)))
+            loss = loss + self.penalty * self.time_weight * residual.square() / d
+        return _mean(loss, weight)
+
+
+def heat_residual(penalty):
+    return type(f"HeatResidual{penalty:g}", (HeatResidual,), {"penalty": penalty})
+
+
 #: study -> (column title, module constant, {label: value, or value given d})
 STUDIES = {
     "floor-share": ("floor share", "LEVEL_FLOOR_SHARE",
@@ -96,12 +134,15 @@ STUDIES = {
                 {"noisy (default)": lambda d: DualScoreObjective,
                  "posterior, time": lambda d: PosteriorTargets,
                  "posterior, both": lambda d: PosteriorBoth}),
+    "residual": ("heat residual", "DualScoreObjective",
+                 {"none (default)": lambda d: DualScoreObjective,
+                  **{f"x{p:g}": lambda d, p=p: heat_residual(p) for p in (1, 10, 100, 1000)}}),
 }
 #: data set prefix -> the sigma the grid over levels chose on validation
 SIGMAS = {"eight": 0.025, "mixture": 0.1, "two": 0.1, "digits": 0.2, "wine": 0.4,
           "breast": 0.025}
 N_FLOW_ROWS = 200
-FLOW_STUDIES = ("time-weight", "targets")
+FLOW_STUDIES = ("time-weight", "targets", "residual")
 
 
 def run(study, label, value, names):
@@ -128,8 +169,13 @@ def run(study, label, value, names):
 
 
 def main():
-    study, names = sys.argv[1], sys.argv[2:] or list(SIGMAS)
+    study, args = sys.argv[1], sys.argv[2:]
     title, _, variants = STUDIES[study]
+    # variants named on the command line run beside the default (the first) alone
+    named = [a for a in args if a in variants]
+    names = [a for a in args if a not in variants] or list(SIGMAS)
+    if named:
+        variants = {k: v for i, (k, v) in enumerate(variants.items()) if i == 0 or k in named}
     print(f"torch {torch.__version__}, 1 thread per variant")
     flow = f" {'ODE gap':>8s}" if study in FLOW_STUDIES else ""
     print(f"{'data':24s} {title:15s} {'val ll':>9s} {'log Z':>5s} {'residual':>8s}{flow} "

@@ -97,6 +97,19 @@ class PosteriorBoth(PosteriorTargets):
     both = True
 
 
+class _Recording:
+    """An energy that keeps its last ``value_and_grads`` call, with the noisy points
+    made differentiable, so that a penalty can reuse the loss's derivatives."""
+
+    def __init__(self, energy):
+        self.energy = energy
+
+    def value_and_grads(self, x, t, create_graph=False):
+        x = x.requires_grad_(create_graph)
+        self.last = x, t, self.energy.value_and_grads(x, t, create_graph=create_graph)
+        return self.last[2]
+
+
 class HeatResidual(DualScoreObjective):
     """Dual score matching plus ``penalty`` times the time term's weight times
     ``(t * R)^2 / d``, ``R = df/dt - (laplacian f + |grad f|^2) / 2`` the residual of
@@ -106,21 +119,17 @@ class HeatResidual(DualScoreObjective):
     penalty = 1.0
 
     def __call__(self, energy, x, eps, sigma, weight=None, create_graph=True, return_energy=False):
-        d = x.shape[1]
-        t = sample_levels(x.shape[0], self.t_low, self.t_max, self.floor_share,
-                          self.generator, x.device)
-        root = torch.sqrt(t)[:, None]
-        x_t = (x + root * eps).requires_grad_(create_graph)
-        _, grad_x, grad_t = energy.value_and_grads(x_t, t, create_graph=create_graph)
-        loss = (root * grad_x + eps).square().mean(-1)
-        loss = loss + self.time_weight * (t * grad_t - 0.5 * (eps.square().sum(-1) - d)) ** 2 / d
-        if create_graph:  # a training step
-            v = torch.randint(0, 2, x.shape, generator=self.generator, device=x.device) * 2.0 - 1
-            (hessian_v,) = torch.autograd.grad((grad_x * v).sum(), x_t, create_graph=True)
-            laplacian = (hessian_v * v).sum(-1)
-            residual = t * (grad_t - 0.5 * (laplacian + grad_x.square().sum(-1)))
-            loss = loss + self.penalty * self.time_weight * residual.square() / d
-        return _mean(loss, weight)
+        recording = _Recording(energy)
+        loss = super().__call__(recording, x, eps, sigma, weight, create_graph)
+        if not create_graph:  # not a training step
+            return loss
+        x_t, t, (_, grad_x, grad_t) = recording.last
+        v = torch.randint(0, 2, x.shape, generator=self.generator, device=x.device) * 2.0 - 1
+        (hessian_v,) = torch.autograd.grad((grad_x * v).sum(), x_t, create_graph=True)
+        laplacian = (hessian_v * v).sum(-1)
+        residual = t * (grad_t - 0.5 * (laplacian + grad_x.square().sum(-1)))
+        penalty = _mean(residual.square() / x.shape[1], weight)
+        return loss + self.penalty * self.time_weight * penalty
 
 
 def heat_residual(penalty):

@@ -260,6 +260,27 @@ def test_epochs_are_judged_by_the_validation_likelihood(moons):
     assert torch.isfinite(torch.as_tensor(est.loss_curve_)).all()
 
 
+def test_epochs_importance_sampling_fails_on_are_judged_by_the_shifted_own_normalization(
+        moons, monkeypatch):
+    # a sharpening model outgrows the proposals: counted as stalls, such epochs
+    # stopped the fit a patience after the last verified one; judged by the model's
+    # own normalization unshifted, its offset from the verified scale did the same
+    import skdde._density
+
+    calls = []
+
+    def verified_once(*args):
+        # the first epoch's verified likelihood is far above the own scale
+        return lambda sigma: calls.append(sigma) or (100.0 if len(calls) == 1 else None)
+
+    monkeypatch.setattr(skdde._density, "validation_score", verified_once)
+    est = DDEDensity(sigma=0.2, max_iter=8, n_iter_no_change=2, random_state=0, **CHEAP)
+    scores = np.asarray(_quiet_fit(est, moons).validation_scores_)
+    assert len(scores) == est.n_iter_ == len(calls) and scores[0] == 100.0
+    assert np.isfinite(scores).all() and np.abs(scores - 100.0).max() < 5
+    assert est.best_validation_score_ == scores.max()
+
+
 # --- the full cases (slow) -----------------------------------------------------------
 
 def _own_log_density(est, X, sigma):

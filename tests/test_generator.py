@@ -305,6 +305,62 @@ def fitted_levels(moons):
     return _quiet(gen.fit, moons)
 
 
+
+@pytest.fixture(scope="module")
+def digits_judge():
+    """Issue 27's judge of generated digits: a logistic regression trained on 80% of
+    the real digits (pixels / 16) labels 2,000 samples. Gives the training rows, the
+    held-out rows' mean nearest-training-neighbour distance and ``judge(S)``:
+    classes above 3% of the samples, KL of the class shares to uniform, mean top
+    class probability and mean nearest-training-neighbour distance."""
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import train_test_split
+    from sklearn.neighbors import NearestNeighbors
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_digits(return_X_y=True)
+    X_train, X_test, y_train, _ = train_test_split(X / 16.0, y, test_size=0.2, random_state=0)
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    clf.fit(X_train, y_train)
+    neighbours = NearestNeighbors().fit(X_train)
+
+    def judge(S):
+        proba = clf.predict_proba(S)
+        share = np.bincount(proba.argmax(1), minlength=10) / len(S)
+        kl = float(np.sum(share[share > 0] * np.log(10 * share[share > 0])))
+        distance = float(neighbours.kneighbors(S, 1)[0].mean())
+        return int((share > 0.03).sum()), kl, float(proba.max(1).mean()), distance
+
+    return X_train, float(neighbours.kneighbors(X_test, 1)[0].mean()), judge
+
+
+def test_levels_generator_covers_every_digit_early(digits_judge):
+    # a twelfth of the default budget (a 40-epoch data DDE, 250 generator steps):
+    # the large levels already spread the samples over the classes. Algorithm 1 at
+    # one level got a KL of 0.15 here, and 4 classes at the full budget; the slow
+    # test below holds the issue's full criteria
+    X, real_distance, judge = digits_judge
+    density = DDEDensity(sigma=0.1, levels="all", max_iter=40, random_state=0)
+    gen = _quiet(DDEGenerator(density=density, max_iter=250, random_state=0).fit, X)
+    classes, kl, confidence, distance = judge(gen.sample(2000, random_state=1))
+    print(f"classes {classes}, KL {kl:.3f}, confidence {confidence:.3f}, NN {distance:.3f}")
+    assert classes >= 9 and kl <= 0.1
+    assert distance > 0.5 * real_distance  # not copies of training digits
+
+
+@pytest.mark.slow
+def test_default_generator_draws_every_digit_sharply(digits_judge):
+    # issue 27's criteria for the default fit (about 6 minutes on one thread);
+    # benchmarks/generator_levels.py measures it next to Algorithm 1
+    X, real_distance, judge = digits_judge
+    gen = _quiet(DDEGenerator(random_state=0).fit, X)
+    classes, kl, confidence, distance = judge(gen.sample(2000, random_state=1))
+    print(f"classes {classes}, KL {kl:.3f}, confidence {confidence:.3f}, NN {distance:.3f}")
+    assert classes >= 9 and kl <= 0.1 and confidence >= 0.8
+    assert distance > 0.5 * real_distance
+
 def test_levels_generator_tracks_both_multi_level_models(fitted_levels, moons):
     gen = fitted_levels
     assert gen.density_.levels == gen.generated_density_.levels == "all"

@@ -25,9 +25,9 @@ score alone ("posterior, time") or for both. Flow and score as for ``time-weight
 ``residual``: what the ODE's gap integrates, the residual ``R = df/dt - (laplacian f +
 |grad f|^2) / 2`` of the heat equation that ``log p_t`` solves, penalized on every
 training row at 1 to 1,000 times the time term's weight (``1 / d``), or at a weight of
-1.5 whatever ``d`` ("fixed"), its Laplacian by Hutchinson's estimator (FP-Diffusion's
-regularizer, Lai et al., ICML 2023). Variants named on the command line (``x100``) run
-beside the default alone.
+1.5 whatever ``d`` ("fixed"; "fixed0.3" and "fixed0.75" at those weights), its
+Laplacian by Hutchinson's estimator (FP-Diffusion's regularizer, Lai et al., ICML 2023).
+Variants named on the command line (``x100``) run beside the default alone.
 
 Each variant fits every data set at the sigma the grid over levels chose on its
 validation split (``benchmarks/compare_levels_output.txt``), defaults otherwise
@@ -136,13 +136,15 @@ def heat_residual(penalty):
     return type(f"HeatResidual{penalty:g}", (HeatResidual,), {"penalty": penalty})
 
 
-class HeatResidualFixed(HeatResidual):
-    """The penalty at weight ``FIXED_RESIDUAL_WEIGHT`` on ``(t R)^2 / d`` whatever ``d``
-    (``x100`` gives digits, d = 64, about 1.56)."""
+def heat_residual_fixed(weight=FIXED_RESIDUAL_WEIGHT):
+    """The penalty at ``weight`` on ``(t R)^2 / d`` whatever ``d`` (``x100`` gives
+    digits, d = 64, about 1.56)."""
 
     def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.penalty = FIXED_RESIDUAL_WEIGHT / self.time_weight
+        HeatResidual.__init__(self, *args, **kwargs)
+        self.penalty = weight / self.time_weight
+
+    return type(f"HeatResidualFixed{weight:g}", (HeatResidual,), {"__init__": __init__})
 
 
 #: study -> (column title, module constant, {label: value, or value given d})
@@ -158,7 +160,8 @@ STUDIES = {
     "residual": ("heat residual", "DualScoreObjective",
                  {"none (default)": lambda d: DualScoreObjective,
                   **{f"x{p:g}": lambda d, p=p: heat_residual(p) for p in (1, 10, 100, 1000)},
-                  "fixed": lambda d: HeatResidualFixed}),
+                  "fixed": lambda d: heat_residual_fixed(),
+                  **{f"fixed{w:g}": lambda d, w=w: heat_residual_fixed(w) for w in (0.3, 0.75)}}),
 }
 #: data set prefix -> the sigma the grid over levels chose on validation
 SIGMAS = {"eight": 0.025, "mixture": 0.1, "two": 0.1, "digits": 0.2, "wine": 0.4,

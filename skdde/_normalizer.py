@@ -265,7 +265,10 @@ def estimate_log_normalizer(method, log_target, proposal, n_samples, generator, 
         ``ladder()``; ``"auto"``: both importance samplers, then, only while neither
         is reliable (each costs far more), the ladder and AIS. It returns the largest
         reliable estimate, each being a lower bound in expectation, or else the
-        least unreliable one (smallest k-hat, then stderr).
+        largest of them all: ``exp(log_z)`` is unbiased, so by Markov's inequality
+        ``log_z`` exceeds the true log Z by ``k`` nats with probability at most
+        ``exp(-k)`` whatever its diagnostics, while an unreliable estimate can fall
+        short by any amount (and its k-hat means little at an ESS near 1).
     log_target : callable
         Unnormalized log-density on float32 points.
     proposal : callable
@@ -286,7 +289,7 @@ def estimate_log_normalizer(method, log_target, proposal, n_samples, generator, 
         reliable = [e for e in tried if e.reliable]
         if reliable:
             return max(reliable, key=lambda e: e.log_z)
-        return min(tried, key=lambda e: (e.khat, e.stderr))
+        return max(tried, key=lambda e: e.log_z if math.isfinite(e.log_z) else -math.inf)
     if method == "ladder":
         n_chains = max(2 * N_NORMALIZER_BATCHES, int(n_samples * LADDER_CHAIN_FRACTION))
         targets, top = ladder()

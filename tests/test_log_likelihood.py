@@ -110,18 +110,20 @@ def test_auto_prefers_the_tighter_reliable_bound_and_ais_last(
     assert calls == ["gaussian", "mixture"] + (["ais"] if not reliable else [])
 
 
-def test_auto_falls_back_to_the_smallest_khat_and_fit_warns(eight, monkeypatch):
+def test_auto_falls_back_to_the_largest_estimate_and_fit_warns(eight, monkeypatch):
+    # none passes: the largest log Z, the least likely to flatter, whatever the k-hats
     def fake_is(energy, proposal, n, k, g, method="gaussian"):
-        return _fake(method, reliable=False)._replace(khat=0.9 if method == "mixture" else 1.5)
+        est = _fake(method, reliable=False)
+        return est._replace(log_z=3.0, khat=1.5) if method == "gaussian" else est._replace(khat=0.9)
 
     def fake_ais(*args, **kwargs):
-        return _fake("ais", reliable=False)._replace(khat=1.2)
+        return _fake("ais", reliable=False)._replace(log_z=2.0, khat=1.2)
 
     monkeypatch.setattr(normalizer_module, "importance_sampling", fake_is)
     monkeypatch.setattr(normalizer_module, "annealed_importance_sampling", fake_ais)
-    with pytest.warns(LogNormalizerWarning, match=r"'mixture'.*k-hat 0\.90"):
+    with pytest.warns(LogNormalizerWarning, match=r"'gaussian'.*k-hat 1\.50"):
         est = DDEDensity(sigma=0.1, random_state=0, **dict(SMALL, max_iter=2)).fit(eight[1])
-    assert est.normalizer_ == "mixture" and est.log_normalizer_khat_ == 0.9
+    assert est.normalizer_ == "gaussian" and est.log_normalizer_khat_ == 1.5
 
 
 def test_no_warning_when_the_estimate_is_reliable(eight):

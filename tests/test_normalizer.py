@@ -234,6 +234,31 @@ def test_auto_falls_back_to_the_ladder_only_when_importance_sampling_fails():
     assert calls == ["ladder"] and est.method == "ladder" and abs(est.log_z) < 0.05
 
 
+
+def test_auto_takes_the_largest_estimate_when_none_is_reliable(monkeypatch):
+    # the estimates of a breast_cancer fit over levels at sigma 0.025: the ladder's
+    # single dominant weight gave a k-hat of 0.02, which once ranked it first and
+    # reported log Z 250 nats short of AIS's. Every estimate is unbiased in exp(log_z),
+    # so the largest is the least likely to flatter the model
+    import skdde._normalizer as normalizer
+
+    found = {
+        "gaussian": LogNormalizerEstimate(3.68, 0.20, 28.1, 1.31, 65536, "gaussian"),
+        "mixture": LogNormalizerEstimate(4.30, 0.21, 9.9, 1.00, 65536, "mixture"),
+        "ladder": LogNormalizerEstimate(-223.9, 64.2, 1.0, 0.02, 4096, "ladder"),
+        "ais": LogNormalizerEstimate(28.7, 1.78, 1.2, 7.41, 1024, "ais"),
+    }
+    monkeypatch.setattr(normalizer, "importance_sampling",
+                        lambda *args: found[args[-1] if len(args) > 5 else "gaussian"])
+    monkeypatch.setattr(normalizer, "ladder_importance_sampling", lambda *a: found["ladder"])
+    monkeypatch.setattr(normalizer, "annealed_importance_sampling", lambda *a: found["ais"])
+    est = estimate_log_normalizer("auto", None, lambda kind: None, 4096, None,
+                                  lambda: (None, None))
+    assert est is found["ais"] and not est.reliable
+    # a reliable estimate still wins over larger unreliable ones
+    found["mixture"] = LogNormalizerEstimate(4.30, 0.02, 9000.0, 0.3, 65536, "mixture")
+    assert estimate_log_normalizer("auto", None, lambda kind: None, 4096, None) is found["mixture"]
+
 def test_moment_matched_is_the_identity_at_the_base_level_and_inverts_with_power():
     rng = np.random.default_rng(0)
     a = rng.normal(size=(3, 3))

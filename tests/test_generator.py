@@ -305,7 +305,6 @@ def fitted_levels(moons):
     return _quiet(gen.fit, moons)
 
 
-
 @pytest.fixture(scope="module")
 def digits_judge():
     """Issue 27's judge of generated digits: a logistic regression trained on 80% of
@@ -360,6 +359,7 @@ def test_default_generator_draws_every_digit_sharply(digits_judge):
     print(f"classes {classes}, KL {kl:.3f}, confidence {confidence:.3f}, NN {distance:.3f}")
     assert classes >= 9 and kl <= 0.1 and confidence >= 0.8
     assert distance > 0.5 * real_distance
+
 
 def test_levels_generator_tracks_both_multi_level_models(fitted_levels, moons):
     gen = fitted_levels

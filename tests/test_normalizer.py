@@ -234,7 +234,6 @@ def test_auto_falls_back_to_the_ladder_only_when_importance_sampling_fails():
     assert calls == ["ladder"] and est.method == "ladder" and abs(est.log_z) < 0.05
 
 
-
 def test_auto_takes_the_largest_estimate_when_none_is_reliable(monkeypatch):
     # the estimates of a breast_cancer fit over levels at sigma 0.025: the ladder's
     # single dominant weight gave a k-hat of 0.02, which once ranked it first and
@@ -258,6 +257,7 @@ def test_auto_takes_the_largest_estimate_when_none_is_reliable(monkeypatch):
     # a reliable estimate still wins over larger unreliable ones
     found["mixture"] = LogNormalizerEstimate(4.30, 0.02, 9000.0, 0.3, 65536, "mixture")
     assert estimate_log_normalizer("auto", None, lambda kind: None, 4096, None) is found["mixture"]
+
 
 def test_moment_matched_is_the_identity_at_the_base_level_and_inverts_with_power():
     rng = np.random.default_rng(0)

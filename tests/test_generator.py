@@ -336,7 +336,8 @@ def digits_judge():
 
 
 def test_levels_generator_covers_every_digit_early(digits_judge):
-    # a twelfth of the default budget (a 40-epoch data DDE, 250 generator steps):
+    # a twelfth of the default budget (a data DDE capped at 40 epochs, which early
+    # stopping ends at 11, and 250 generator steps):
     # the large levels already spread the samples over the classes. Algorithm 1 at
     # one level got a KL of 0.15 here, and 4 classes at the full budget; the slow
     # test below holds the full criteria

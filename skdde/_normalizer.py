@@ -286,10 +286,9 @@ def estimate_log_normalizer(method, log_target, proposal, n_samples, generator, 
         for fallback in ("ladder",) * (ladder is not None) + ("ais",):
             if not any(e.reliable for e in tried):
                 tried.append(estimate_log_normalizer(fallback, *args))
-        reliable = [e for e in tried if e.reliable]
-        if reliable:
-            return max(reliable, key=lambda e: e.log_z)
-        return max(tried, key=lambda e: e.log_z if math.isfinite(e.log_z) else -math.inf)
+        reliable = [e for e in tried if e.reliable]  # a reliable log_z is finite
+        finite = lambda e: e.log_z if math.isfinite(e.log_z) else -math.inf  # noqa: E731
+        return max(reliable or tried, key=finite)
     if method == "ladder":
         n_chains = max(2 * N_NORMALIZER_BATCHES, int(n_samples * LADDER_CHAIN_FRACTION))
         targets, top = ladder()

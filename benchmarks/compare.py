@@ -38,6 +38,10 @@ fit seconds including all choices, and scoring rows/s.
 - ``DDE levels, 'auto'``: the same with ``levels="all"``: one network for every
   noise level, sigma chosen among its levels on the fit's own validation split.
 - ``DDE levels grid``: the sigma grid with ``levels="all"``.
+- ``DDE mix-base 'auto'`` and ``DDE mix-base grid`` (only when ``--method`` names
+  them): the two above with ``training_options={"level_base": "mixture"}``, whose
+  network corrects a GaussianMixture of the data (its size chosen by BIC) smoothed
+  to every level instead of the moment-matched Gaussian.
 - ``zuko MAF`` / ``zuko NSF``: 5 transforms of (128, 128) hidden units, Adam (1e-3),
   batches of 256, the validation log-likelihood after every epoch, the best epoch
   kept; training stops when the budget is spent or 20 epochs bring no gain.
@@ -351,6 +355,8 @@ METHODS = {
 #: Rows run only when ``--method`` names them.
 OPTIONAL_METHODS = {
     "DDE grid, wd 0.1": functools.partial(dde_grid, weight_decay=0.1),
+    "DDE mix-base 'auto'": functools.partial(dde_auto, levels="all", level_base="mixture"),
+    "DDE mix-base grid": functools.partial(dde_grid, levels="all", level_base="mixture"),
 }
 
 

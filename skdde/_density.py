@@ -153,6 +153,10 @@ class DDEDensity(
           mapping ``(n, d)`` whitened points to ``(n,)`` values ``h`` in place of
           the MLP; twice differentiable, growing at most linearly, and a named
           function or class so the estimator pickles.
+        - ``"level_base"`` (``"gaussian"``): with ``levels="all"``, the density
+          the network corrects, smoothed to every level and exact at the top: the
+          data's moment-matched Gaussian, or a ``"mixture"`` of 1, 2, 4, ... 64
+          components, sized on the validation split (also the mixture proposal).
     compile : bool, default=False
         Compile the training step with :func:`torch.compile`: seconds per fit and
         process; on a CPU it needs a C++ compiler (without one, a warning, and
@@ -405,15 +409,17 @@ mala_n_steps, mala_target_accept : deprecated
             self._set_noise_map(Rows(X, train_idx), w_train)
         else:
             self._check_warm_start()
-        if options["normalizer"] == "ladder" and self.levels != "all":
-            raise ValueError("normalizer='ladder' needs levels='all'.")
+        for key, value in (("normalizer", "ladder"), ("level_base", "mixture")):
+            if options[key] == value and self.levels != "all":
+                raise ValueError(f"{key}={value!r} needs levels='all'.")
         X = self._to_noise_units(X, lazy=stream)
         X_train = Rows(X, train_idx) if stream else X[train_idx]
 
         if not warm:
             # sigma="auto": the base and the network's resolution suit the path's floor
             sigma = resolve_sigma(self.sigma, X, sample_weight, SIGMA_AUTO_MIN_FRACTION)
-            self._initialize(X_train, w_train, sigma, rng, device)
+            validation = (X[val_idx], sample_weight[val_idx]) if held_out else None
+            self._initialize(X_train, w_train, sigma, rng, device, validation)
             self._train_result = None
         generator = make_generator(rng, device)
         data = (

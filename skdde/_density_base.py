@@ -116,8 +116,10 @@ class GaussianBaseMixin:
     def _tensor(self, X):
         return centred_tensor(X, self._mean, self.device_, self._scale)
 
-    def _set_mixture(self, X, weight, rng):
-        """Fit the mixture proposal to the whitened training data."""
+    def _set_mixture(self, X, weight, rng, validation=None):
+        """Fit the mixture proposal to the whitened training data; as the
+        multi-level model's base, its size is chosen on the ``validation`` rows
+        and weights (by BIC without them)."""
         n = len(X)
         n_fit = min(n, MIXTURE_MAX_ROWS)
         if np.ptp(weight) == 0 and n_fit == n:
@@ -126,7 +128,12 @@ class GaussianBaseMixin:
             p = weight / weight.sum()
             idx = rng.choice(n, size=n_fit, replace=bool(np.ptp(weight)), p=p)
         u = (X[idx] - self._mean) @ self._whitening.T
-        self._mixture = fit_mixture(u, rng.randint(2**31 - 1))
+        search = self.levels == "all" and self._options["level_base"] == "mixture"
+        if not (search and validation is not None and validation[1].sum() > 0):
+            validation = None  # by BIC; fit refuses validation weights summing to zero
+        else:
+            validation = (validation[0] - self._mean) @ self._whitening.T, validation[1]
+        self._mixture = fit_mixture(u, rng.randint(2**31 - 1), search, validation)
 
     def _gaussian_part(self, sigma, power=1):
         return moment_matched(self._eigh, self._base_sigma, sigma, power)
@@ -270,17 +277,18 @@ class GaussianBaseMixin:
             out[start : start + SCORE_CHUNK] = evaluate(energy, chunk).cpu().numpy()
         return out
 
-    def _initialize(self, X, weight, sigma, rng, device):
-        """A fresh model at ``sigma``: base and mixture proposal from ``X``, an
-        energy that is exactly the base. Also used for models of other samples
-        than the training data (a generator's output)."""
+    def _initialize(self, X, weight, sigma, rng, device, validation=None):
+        """A fresh model at ``sigma``: base and mixture proposal from ``X`` (its
+        size chosen on the ``validation`` rows and weights where it is the
+        multi-level model's base), an energy that is exactly the base. Also used
+        for models of other samples than the training data (a generator's output)."""
         self.device_ = device
         self.sigma_ = sigma
         self._set_base(X, weight)
         self._scale = 1.0
         if self.levels == "all":  # mean of the eigenvalues, floored for constant data
             self._scale = math.sqrt(max(self._eigh[0].mean(), sigma**2))
-        self._set_mixture(X, weight, rng)
+        self._set_mixture(X, weight, rng, validation)
         seed = int(rng.randint(np.iinfo(np.int32).max))
         self.module_ = build_module(self._energy_factory(X.shape[1]), seed, device)
         self._sigma_now = None

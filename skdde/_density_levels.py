@@ -96,7 +96,8 @@ class MultiLevelMixin:
         score_samples reports it. Epochs are judged, with averaged weights, by
         the validation likelihood at the curve's best level, normalized as with
         levels="single" or, where that fails, by the model's own normalization
-        (``_EpochJudge``).
+        (``_EpochJudge``). Over a mixture base, the untrained model (the smoothed
+        mixture) is judged first and kept if no epoch beats it.
         """
         energy, (x_val, w_val) = self.module_, data[2:]
         objective = DualScoreObjective(
@@ -139,6 +140,7 @@ class MultiLevelMixin:
             validation_score=score,
             ema_decay=LEVEL_EMA_DECAY,
             early_stopping=self.early_stopping,
+            judge_start=energy.has_mixture,  # the fresh model, the base itself, competes
         )
 
         def run(n_epochs, result):
@@ -200,9 +202,20 @@ class MultiLevelMixin:
         unwhitening = as_tensor(self._unwhitening / self._scale)
         t_min = self._level(self.sigma_)
         t_max = LEVEL_TOP_FACTOR * max(evals.max(), t_min)
+        mixture = None
+        if self._options["level_base"] == "mixture":
+            mixture = tuple(map(as_tensor, self._mixture_in_level_units()))
         return lambda: LevelEnergy(
-            net(), as_tensor(evals), as_tensor(evecs), t_min, t_max, unwhitening
+            net(), as_tensor(evals), as_tensor(evecs), t_min, t_max, unwhitening, mixture
         )
+
+    def _mixture_in_level_units(self):
+        """The data's mixture (fitted to whitened rows ``u``) on the multi-level
+        module's points ``x = U u / scale``: log weights, means and each
+        covariance's eigenvalues and eigenvectors."""
+        U, mixture = self._unwhitening / self._scale, self._mixture
+        evals, evecs = np.linalg.eigh(U @ mixture["covariances"] @ U.T)
+        return np.log(mixture["weights"]), mixture["means"] @ U.T, np.maximum(evals, 0), evecs
 
     def _candidate_levels(self):
         """sigma="auto" with levels="all": the levels, spaced by ``LEVEL_SPACING``
@@ -223,11 +236,13 @@ class MultiLevelMixin:
 
     def _ladder(self, sigma):
         """levels="all": the energies at ``LADDER_LEVELS`` levels from the top down to
-        ``sigma``, in whitened units, and the exact top level's Gaussian."""
+        ``sigma``, in whitened units, and a proposal for the exact top level (its
+        base: the Gaussian, or the mixture with its defensive Gaussian)."""
         t_max = self.module_.t_max
         levels = level_ladder(self._level(sigma), t_max, LADDER_LEVELS)
         targets = [self.module_.whitened_at(t) for t in levels]
-        return targets, self._proposal("gaussian", math.sqrt(t_max) * self._scale)
+        top = "mixture" if self.module_.has_mixture else "gaussian"  # the exact top's base
+        return targets, self._proposal(top, math.sqrt(t_max) * self._scale)
 
     @property
     def _log_det_levels(self):
@@ -304,7 +319,7 @@ class MultiLevelMixin:
         """Log-density by the probability-flow ODE of the multi-level model.
 
         Integrates ``dx/dt = -grad_x f(x, t) / 2`` from ``x`` at level ``t =
-        sigma^2`` up to the exact Gaussian top level, and returns that Gaussian's
+        sigma^2`` up to the exact top level, and returns its normalized base's
         log-density at the end point minus half the integral of ``laplacian_x f``
         along the path (torchdiffeq's ``dopri5``, in ``log t``). The result is an
         exactly normalized density for any network, up to the solver's

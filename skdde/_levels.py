@@ -2,16 +2,18 @@
 
 On centred input ``x``, with ``C = V diag(lambda) V^T`` the data's covariance::
 
-    f(x, t) = log N(x; 0, C + t I) + c(t) * h(W_t x, tau(t)),   W_t = (C + t I)^(-1/2)
+    f(x, t) = log B_t(x) + c(t) * h(W_t x, tau(t)),   W_t = (C + t I)^(-1/2)
 
-``c(t) = 1 - t / t_max`` vanishes at the top level, so ``f(., t_max)`` is exactly the
-normalized moment-matched Gaussian of ``p_(t_max)``. ``h`` is an MLP with Lipschitz
-activations, so it grows at most linearly in ``u = W_t x`` and ``exp(f(., t))`` is
-integrable at every level for every weight value. ``tau`` are Fourier features of
-``log t`` on the trained range. Nothing in the form normalizes the lower levels:
-training does, by matching both ``grad_x f`` and ``df/dt`` to those of
-``log p_t`` (:func:`skdde._loss.dual_score_loss`), which fixes ``f = log p_t`` up to one
-constant for all ``t``, and the exact top level makes that constant zero.
+The base ``B_t`` is a normalized density at every level: the moment-matched
+Gaussian ``N(0, C + t I)``, or a Gaussian mixture fitted to the data and smoothed
+by ``t`` (:func:`mixture_terms`). ``c(t) = 1 - t / t_max`` vanishes at the top
+level, so ``f(., t_max) = log B_(t_max)`` is exactly normalized. ``h`` is an MLP
+with Lipschitz activations, so it grows at most linearly in ``u = W_t x`` and
+``exp(f(., t))`` is integrable at every level for every weight value. ``tau`` are
+Fourier features of ``log t`` on the trained range. Nothing in the form normalizes
+the lower levels: training does, by matching both ``grad_x f`` and ``df/dt`` to those
+of ``log p_t`` (:func:`skdde._loss.dual_score_loss`), which fixes ``f = log p_t`` up
+to one constant for all ``t``, and the exact top level makes that constant zero.
 """
 
 import math
@@ -42,6 +44,30 @@ def level_features(t, t_min, t_max, n_frequencies=N_FREQUENCIES, derivative=Fals
     return features, torch.cat([torch.ones_like(s)[:, None], k * cos, -k * sin], -1) * ds
 
 
+def mixture_terms(x, t, log_weights, means, eigenvalues, eigenvectors, derivatives=True):
+    """``(log B_t(x), grad_x log B_t(x), d/dt log B_t(x))`` of the Gaussian mixture
+    ``B_t = sum_k w_k N(m_k, C_k + t I)``, ``C_k = V_k diag(lambda_k) V_k^T``; without
+    ``derivatives``, ``log B_t(x)`` alone.
+
+    ``x`` is ``(n, d)`` and ``t`` is ``(n,)``; ``log_weights`` ``(K,)``, ``means`` and
+    ``eigenvalues`` ``(K, d)``, ``eigenvectors`` ``(K, d, d)``. Each component
+    contributes its own score weighted by its responsibility.
+    """
+    if t.stride(0) == 0:  # one level for every row (expanded): (K, d) variances suffice
+        t = t[:1]
+    r = torch.bmm(x[None] - means[:, None], eigenvectors)  # (K, n, d)
+    var = eigenvalues[:, None, :] + t[None, :, None]
+    w = r / var
+    log_parts = log_weights[:, None] - 0.5 * ((r * w).sum(-1) + torch.log(var).sum(-1))
+    log_b = torch.logsumexp(log_parts, 0) - 0.5 * x.shape[1] * math.log(2 * math.pi)
+    if not derivatives:
+        return (log_b,)
+    resp = torch.softmax(log_parts, 0)
+    grad_x = -torch.bmm(resp[..., None] * w, eigenvectors.transpose(1, 2)).sum(0)
+    d_dt = 0.5 * (resp * ((w * w).sum(-1) - (1 / var).sum(-1))).sum(0)
+    return log_b, grad_x, d_dt
+
+
 class LevelEnergy(nn.Module):
     """``f(x, t)`` on centred ``x`` (see the module docstring).
 
@@ -50,7 +76,7 @@ class LevelEnergy(nn.Module):
     net : nn.Module
         Maps ``(n, d + 1 + 2 * N_FREQUENCIES)`` inputs, the whitened point then the
         level's features, to ``(n,)`` or ``(n, 1)`` values ``h``; zero at
-        initialization, so a fresh energy is the Gaussian at every level.
+        initialization, so a fresh energy is the base at every level.
     eigenvalues, eigenvectors : Tensor of shape (d,) and (d, d)
         ``lambda`` and ``V`` of the data's covariance.
     t_min, t_max : float
@@ -58,12 +84,16 @@ class LevelEnergy(nn.Module):
     unwhitening : Tensor of shape (d, d)
         ``U`` of the whitened coordinates ``x = U z`` that the normalizers and
         samplers work in (:meth:`whitened`).
+    mixture : tuple of Tensor, default=None
+        The base's mixture ``(log_weights, means, eigenvalues, eigenvectors)`` on
+        centred points, as :func:`mixture_terms` takes it; ``None``: the
+        moment-matched Gaussian.
 
     Calling the module evaluates it at its current :attr:`level` (set by
     :meth:`set_level`): at a fixed level it is an energy like any other.
     """
 
-    def __init__(self, net, eigenvalues, eigenvectors, t_min, t_max, unwhitening):
+    def __init__(self, net, eigenvalues, eigenvectors, t_min, t_max, unwhitening, mixture=None):
         super().__init__()
         if not 0 < t_min < t_max:
             raise ValueError(f"need 0 < t_min < t_max, got {t_min} and {t_max}.")
@@ -73,6 +103,13 @@ class LevelEnergy(nn.Module):
         self.register_buffer("eigenvectors", eigenvectors)
         self.register_buffer("unwhitening", unwhitening)
         self.register_buffer("level", torch.tensor(self.t_min, dtype=eigenvalues.dtype))
+        for name, value in zip(("log_weights", "means", "eigenvalues", "eigenvectors"),
+                               mixture or ()):
+            self.register_buffer(f"mixture_{name}", value)
+
+    @property
+    def has_mixture(self):
+        return "mixture_means" in self._buffers  # a property: older pickles lack the buffers
 
     def set_level(self, t):
         self.level.fill_(float(t))
@@ -92,17 +129,27 @@ class LevelEnergy(nn.Module):
         log_n = -0.5 * ((r * r / var).sum(-1) + torch.log(var).sum(-1))
         return r, var, log_n - 0.5 * x.shape[1] * math.log(2 * math.pi)
 
-    def gaussian(self, x, t):
-        """``log N(x; 0, C + t I)`` and the whitened point ``W_t x``."""
-        r, var, log_n = self._eigen(x, t)
-        return log_n, (r * torch.rsqrt(var)) @ self.eigenvectors.T
+    def _base(self, x, t, r, var, log_n, derivatives=True):
+        """``(log B_t, grad_x log B_t, d/dt log B_t)`` (without ``derivatives``, the
+        first alone), from :meth:`_eigen`'s terms when the base is the Gaussian."""
+        if self.has_mixture:
+            return mixture_terms(
+                x, t, self.mixture_log_weights, self.mixture_means,
+                self.mixture_eigenvalues, self.mixture_eigenvectors, derivatives,
+            )
+        if not derivatives:
+            return (log_n,)
+        inv = 1 / var
+        return log_n, (-r * inv) @ self.eigenvectors.T, 0.5 * (r * r * inv * inv - inv).sum(-1)
 
     def forward(self, x, t=None):
         t = self._rows(x, t)
-        log_n, u = self.gaussian(x, t)
+        r, var, log_n = self._eigen(x, t)
+        log_b = self._base(x, t, r, var, log_n, derivatives=False)[0]
         tau = level_features(t, self.t_min, self.t_max)
+        u = (r * torch.rsqrt(var)) @ self.eigenvectors.T
         h = self.net(torch.cat([u, tau], -1)).reshape(x.shape[0])
-        return log_n + (1 - t / self.t_max) * h
+        return log_b + (1 - t / self.t_max) * h
 
     def value_and_grads(self, x, t, create_graph=False):
         """``(f, grad_x f, df/dt)`` at points ``x`` and levels ``t`` (shape ``(n,)``);
@@ -134,10 +181,11 @@ class LevelEnergy(nn.Module):
         h = h.reshape(x.shape[0])
         g = grad[:, :d] @ self.eigenvectors  # dh/du in the eigenbasis
         c = 1 - t / self.t_max
-        grad_x = (c[:, None] * g * root - r * inv) @ self.eigenvectors.T
+        log_b, base_grad, base_dt = self._base(x, t, r, var, log_n)
+        grad_x = (c[:, None] * g * root) @ self.eigenvectors.T + base_grad
         dh_dt = -0.5 * (g * r * inv * root).sum(-1) + (grad[:, d:] * dtau).sum(-1)
-        df_dt = 0.5 * (r * r * inv * inv - inv).sum(-1) - h / self.t_max + c * dh_dt
-        return log_n + c * h, grad_x, df_dt
+        df_dt = base_dt - h / self.t_max + c * dh_dt
+        return log_b + c * h, grad_x, df_dt
 
     def at(self, t):
         """The energy at level ``t`` as a function of centred points."""

@@ -33,6 +33,7 @@ DENSITY_OPTIONS = {
     "mala_n_steps": 100,
     "mala_target_accept": 0.574,
     "network": None,
+    "level_base": "gaussian",
 }
 DENSITY_CONSTRAINTS = {
     "sigma_start": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"}), None],
@@ -45,6 +46,7 @@ DENSITY_CONSTRAINTS = {
     "mala_n_steps": [Interval(Integral, 0, None, closed="left")],
     "mala_target_accept": [Interval(Real, 0, 1, closed="neither")],
     "network": [callable, None],
+    "level_base": [StrOptions({"gaussian", "mixture"})],
 }
 
 #: DDEGenerator's options, documented with its ``training_options`` parameter.

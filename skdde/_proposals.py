@@ -19,6 +19,10 @@ from sklearn.mixture import GaussianMixture
 #: for every network).
 MIXTURE_COMPONENTS = 10
 DEFENSIVE_WEIGHT = 0.1
+#: A mixture that is the multi-level model's base (level_base="mixture"): its
+#: number of components searched among powers of two up to this (and 5 d rows
+#: each); memory while scoring grows with it.
+BASE_MAX_COMPONENTS = 64
 
 
 class Gaussian:
@@ -126,13 +130,31 @@ class Mixture:
         return log_total, grad.to(z.dtype)
 
 
-def fit_mixture(u, random_state):
+def fit_mixture(u, random_state, search=False, validation=None):
     """A full-covariance GaussianMixture of whitened rows ``u``, as plain arrays
-    (``weights``, ``means``, ``covariances``) that pickle without sklearn objects."""
+    (``weights``, ``means``, ``covariances``) that pickle without sklearn objects.
+
+    ``MIXTURE_COMPONENTS`` components (at most ``n // (5 d)``), or with ``search``
+    the best of 1, 2, 4, ... up to ``BASE_MAX_COMPONENTS``, stopping at the first
+    that is no better than the one before: by the weighted mean log-likelihood of
+    the ``validation`` rows and weights, or, without them, by BIC.
+    """
     n, d = u.shape
-    n_components = max(1, min(MIXTURE_COMPONENTS, n // (5 * d)))
-    gmm = GaussianMixture(n_components, covariance_type="full", random_state=random_state)
-    gmm.fit(u)
+    most = max(1, n // (5 * d))
+    sizes = [min(MIXTURE_COMPONENTS, most)]
+    if search:
+        sizes = [2**k for k in range(int(math.log2(min(BASE_MAX_COMPONENTS, most))) + 1)]
+    best = None
+    for k in sizes:
+        gmm = GaussianMixture(k, covariance_type="full", random_state=random_state).fit(u)
+        if validation is not None:
+            loss = -np.average(gmm.score_samples(validation[0]), weights=validation[1])
+        else:
+            loss = gmm.bic(u) if search else 0.0
+        if best is not None and loss >= best[0]:
+            break
+        best = (loss, gmm)
+    gmm = best[1]
     return dict(weights=gmm.weights_, means=gmm.means_, covariances=gmm.covariances_)
 
 

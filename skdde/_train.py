@@ -207,6 +207,7 @@ def train(
     ema_decay=None,
     weight_decay=0.0,
     objective=None,
+    judge_start=False,
     verbose=0,
     result=None,
 ):
@@ -234,7 +235,9 @@ def train(
     exponential moving average of the weights instead of the last ones.
     ``weight_decay`` is AdamW's decoupled decay of every weight (0: Adam).
     ``objective`` replaces :func:`denoising_loss` as the training loss, with its
-    signature (e.g. :class:`skdde._levels.DualScoreObjective`).
+    signature (e.g. :class:`skdde._levels.DualScoreObjective`). With
+    ``judge_start``, a fresh run (no ``result``) first judges the untrained module
+    by ``validation_score``: it is kept if no epoch beats it.
     """
     result = TrainResult() if result is None else result
     result.converged = result.interrupted = False
@@ -264,6 +267,10 @@ def train(
     loss_fn = Compiled(objective) if compile else objective
     bar = _progress(len(sigmas), verbose)
     epoch = step = 0
+    if judge_start and early_stopping and validation_score is not None and not result.n_iter:
+        module.eval()
+        score = validation_score(sigmas[-1])
+        lik.update(math.nan if score is None else -score, module, True)
     try:
         while epoch < len(sigmas):
             sigma = sigmas[epoch]

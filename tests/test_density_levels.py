@@ -10,6 +10,7 @@ import torch
 from sklearn.base import clone
 
 from skdde import DDEDensity
+from skdde._levels import mixture_terms
 from skdde.datasets import eight_gaussians, make_moons
 
 MALA = dict(mala_burn_in=50, mala_n_steps=20)
@@ -95,6 +96,41 @@ def test_never_beats_the_true_density(fitted, truth):
     err = (ll - exact).std() / np.sqrt(len(X)) + fitted.log_normalizer_stderr_
     assert ll.mean() <= exact.mean() + 3 * err
     assert ll.mean() > exact.mean() - 2.0  # a short fit of a small network, not garbage
+
+
+def test_a_mixture_base_is_exact_at_the_top_and_trains_to_a_normalized_density(truth, grid):
+    X = truth.sample(3000, random_state=0)
+    options = dict(CHEAP["training_options"], level_base="mixture")
+    est = _quiet_fit(DDEDensity(sigma=0.1, max_iter=30, random_state=0,
+                                **dict(CHEAP, training_options=options)), X)
+    assert est.module_.has_mixture and len(est.module_.mixture_log_weights) > 1
+    xs = np.linspace(-30, 30, 601)  # the top level is wider than the data
+    wide = np.stack(np.meshgrid(xs, xs), -1).reshape(-1, 2)
+    top = math.sqrt(est.module_.t_max) * est._scale
+    assert abs(np.exp(_own_log_density(est, wide, top)).sum() * (xs[1] - xs[0]) ** 2 - 1) < 1e-3
+    points, cell = grid
+    assert abs(np.exp(est.score_samples(points)).sum() * cell - 1) < 0.02
+    X_new = truth.sample(400, random_state=1)
+    flow, score = est.flow_score_samples(X_new), est.score_samples(X_new)
+    exact = truth.log_density(X_new, sigma=0.1)
+    assert flow.mean() <= exact.mean() + 3 * (flow - exact).std() / np.sqrt(len(X_new))
+    assert abs(flow.mean() - score.mean()) < 0.5
+
+
+def test_a_mixture_base_is_kept_untrained_when_no_epoch_beats_it(truth):
+    # the data's own mixture is near exact here; epochs at a wild learning rate only hurt
+    X = truth.sample(3000, random_state=0)
+    options = dict(CHEAP["training_options"], level_base="mixture")
+    est = _quiet_fit(DDEDensity(sigma=0.1, max_iter=3, learning_rate_init=0.5, random_state=0,
+                                **dict(CHEAP, training_options=options)), X)
+    energy, x = est.module_, est._noise_units_tensor(X[:50])
+    t = torch.full((50,), est._level(0.1))
+    with torch.no_grad():
+        f = energy(x, t)
+    mixture = [energy.get_buffer(f"mixture_{name}")
+               for name in ("log_weights", "means", "eigenvalues", "eigenvectors")]
+    assert est.n_iter_ == 3
+    torch.testing.assert_close(f, mixture_terms(x, t, *mixture)[0])
 
 
 def test_auto_runs_the_ladder_only_when_importance_sampling_fails(fitted, monkeypatch):
@@ -214,6 +250,8 @@ def test_options_of_the_levels_are_refused_elsewhere(moons):
         single.estimate_log_normalizer("ladder")
     with pytest.raises(ValueError, match="normalizer='ladder' needs levels='all'"):
         DDEDensity(training_options={"normalizer": "ladder"}, max_iter=2).fit(moons)
+    with pytest.raises(ValueError, match="level_base='mixture' needs levels='all'"):
+        DDEDensity(training_options={"level_base": "mixture"}, max_iter=2).fit(moons)
 
 
 def test_levels_outside_the_trained_range_are_refused(fitted):

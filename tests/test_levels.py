@@ -11,20 +11,43 @@ from skdde._levels import (
     LevelGeneratorObjective,
     level_features,
     level_ladder,
+    mixture_terms,
     sample_levels,
 )
 from skdde._loss import dual_score_loss
 from skdde._nets import ResidualMLP
 
 
-def _energy(d=2, seed=0, perturb=True):
+def _mixture(d, k=3, seed=1):
+    """A random mixture's ``(log_weights, means, eigenvalues, eigenvectors)``, float64."""
+    g = torch.Generator().manual_seed(seed)
+    a = torch.randn(k, d, d, generator=g, dtype=torch.float64)
+    lam, V = torch.linalg.eigh(a @ a.transpose(1, 2) / d + 0.05 * torch.eye(d))
+    log_w = torch.log_softmax(torch.randn(k, generator=g, dtype=torch.float64), 0)
+    return log_w, torch.randn(k, d, generator=g, dtype=torch.float64), lam, V
+
+
+def _energy(d=2, seed=0, perturb=True, mixture=False):
+    """A level energy over a random covariance; with ``mixture``, its base is two
+    components whose covariances sum to at most it, as a fitted mixture's do."""
     torch.manual_seed(seed)
     a = torch.randn(d, d)
     lam, V = torch.linalg.eigh(a @ a.T / d + 0.1 * torch.eye(d))
     net = ResidualMLP(d, (16, 16), resolution=0.1, n_context=9)
     if perturb:  # a trained-looking network: h is no longer zero
         torch.nn.init.normal_(net.out.weight, std=1.0)
-    return LevelEnergy(net, lam, V, 1e-3, 4.0, torch.eye(d)), lam, V
+    if mixture:
+        m = 0.7 * lam[-1].sqrt() * V[:, -1]
+        mixture = torch.log(torch.tensor([0.3, 0.7])), torch.stack([m, -m]), \
+            torch.stack([lam, lam]) / 2, torch.stack([V, V])
+    return LevelEnergy(net, lam, V, 1e-3, 4.0, torch.eye(d), mixture or None), lam, V
+
+
+def _log_mixture(x, t, log_w, means, lam, V):
+    t = torch.as_tensor(t, dtype=x.dtype).reshape(-1, 1, 1)  # one level, or one per row
+    cov = V @ torch.diag_embed(lam + t) @ V.transpose(1, 2)
+    parts = torch.distributions.MultivariateNormal(means, cov).log_prob(x[:, None, :])
+    return torch.logsumexp(parts + log_w, -1)
 
 
 def _log_gaussian(x, lam, V, t):
@@ -43,8 +66,38 @@ def test_fresh_energy_is_the_gaussian_at_every_level_and_any_is_exact_at_the_top
     assert not torch.allclose(trained(x, 0.1), _log_gaussian(x, lam, V, 0.1))
 
 
-def test_top_level_integrates_to_one_and_lower_levels_stay_integrable():
-    energy, _, _ = _energy(perturb=True)
+def test_mixture_terms_are_the_smoothed_mixtures_log_density_and_its_derivatives():
+    mixture = _mixture(3)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(40, 3, generator=g, dtype=torch.float64).requires_grad_(True)
+    t = (0.01 + torch.rand(40, generator=g, dtype=torch.float64)).requires_grad_(True)
+    value, grad_x, d_dt = mixture_terms(x, t, *mixture)
+    exact = _log_mixture(x, t[:, None], *mixture)
+    torch.testing.assert_close(value, exact)
+    own_x, own_t = torch.autograd.grad(exact.sum(), (x, t))
+    torch.testing.assert_close(grad_x, own_x)
+    torch.testing.assert_close(d_dt, own_t)
+    # one level for every row, expanded as the energy passes it: the same terms
+    one = mixture_terms(x, t[:1].expand(40), *mixture)
+    for a, b in zip(one, mixture_terms(x, t[:1].repeat(40), *mixture)):
+        torch.testing.assert_close(a, b)
+
+
+def test_a_mixture_base_is_the_fresh_energy_at_every_level_and_exact_at_the_top():
+    x = torch.randn(50, 2)
+    fresh, _, _ = _energy(perturb=False, mixture=True)
+    mixture = [fresh.get_buffer(f"mixture_{n}") for n in ("log_weights", "means", "eigenvalues",
+                                                          "eigenvectors")]
+    for t in (1e-3, 0.1, 4.0):
+        torch.testing.assert_close(fresh(x, t), _log_mixture(x, t, *mixture))
+    trained, _, _ = _energy(perturb=True, mixture=True)
+    torch.testing.assert_close(trained(x, 4.0), _log_mixture(x, 4.0, *mixture))
+    assert not torch.allclose(trained(x, 0.1), _log_mixture(x, 0.1, *mixture))
+
+
+@pytest.mark.parametrize("base", ["gaussian", "mixture"])
+def test_top_level_integrates_to_one_and_lower_levels_stay_integrable(base):
+    energy, _, _ = _energy(perturb=True, mixture=base == "mixture")
     grid = torch.linspace(-12, 12, 481)
     xx, yy = torch.meshgrid(grid, grid, indexing="ij")
     points = torch.stack([xx.ravel(), yy.ravel()], 1)
@@ -81,8 +134,9 @@ class _AutogradOnly(torch.nn.Module):
         return self.inner(u)
 
 
-def test_hand_written_derivatives_and_their_weight_gradients_match_autograds():
-    energy, _, _ = _energy(d=5, perturb=True)
+@pytest.mark.parametrize("base", ["gaussian", "mixture"])
+def test_hand_written_derivatives_and_their_weight_gradients_match_autograds(base):
+    energy, _, _ = _energy(d=5, perturb=True, mixture=base == "mixture")
     energy = energy.double()
     plain = copy.deepcopy(energy)
     plain.net = _AutogradOnly(plain.net)

@@ -269,6 +269,18 @@ def test_moment_matched_is_the_identity_at_the_base_level_and_inverts_with_power
     assert np.all(np.linalg.eigvalsh(cov) > 1)  # more noise: wider than the base
 
 
+def test_a_searched_mixture_takes_the_best_size_among_powers_of_two():
+    rng = np.random.default_rng(0)
+    centres = 4 * np.stack([np.cos(np.arange(8) * np.pi / 4), np.sin(np.arange(8) * np.pi / 4)], 1)
+    u = (centres[:, None] + rng.normal(0, 0.2, size=(8, 400, 2))).reshape(-1, 2)
+    assert len(fit_mixture(u, 0, search=True)["weights"]) == 8
+    assert len(fit_mixture(u[:40], 0, search=True)["weights"]) <= 4  # 5 d rows each
+    # validation rows spread over the disc: tight modes score them worse than one wide part
+    held_out = rng.normal(0, 3, size=(400, 2)), np.ones(400)
+    assert len(fit_mixture(u, 0, search=True, validation=held_out)["weights"]) < 8
+    assert len(fit_mixture(u, 0, search=True, validation=(u[::4], np.ones(800)))["weights"]) >= 8
+
+
 def test_smoothed_proposal_widens_the_data_mixture_by_the_noise():
     rng = np.random.default_rng(0)
     u = np.r_[rng.normal(-3, 0.2, size=(500, 2)), rng.normal(3, 0.2, size=(500, 2))]

@@ -261,6 +261,25 @@ def test_unjudged_likelihood_leaves_early_stopping_to_the_denoising_loss():
     assert res.converged and res.n_iter == 4 and res.best_validation_score == 1.0
 
 
+def test_judge_start_keeps_the_untrained_module_if_no_epoch_beats_it():
+    torch.manual_seed(0)
+    module, calls = _Small(), []
+    fresh = [p.detach().clone() for p in module.parameters()]
+
+    def score(sigma):  # every epoch worse than the untrained module
+        calls.append(sigma)
+        return -float(len(calls))
+
+    res = _fit(module, sigmas=[0.5] * 20, validation_score=score, n_iter_no_change=3,
+               judge_start=True)
+    assert res.converged and res.n_iter == 3 and len(calls) == 4  # the start, then 3 epochs
+    assert res.best_validation_score == -1.0 and len(res.validation_scores) == 3
+    assert all(torch.equal(p, q) for p, q in zip(module.parameters(), fresh))
+    # a continued run is not fresh: its start is not judged again
+    _fit(module, sigmas=[0.5] * 2, validation_score=score, judge_start=True, result=res)
+    assert len(calls) == 6
+
+
 def _energy():
     torch.manual_seed(0)
     return GaussianBaseEnergy(ResidualMLP(2, (16, 16)), torch.eye(2))

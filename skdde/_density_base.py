@@ -127,13 +127,13 @@ class GaussianBaseMixin:
         else:  # a weighted subsample stands in for sample_weight, which GMMs lack
             p = weight / weight.sum()
             idx = rng.choice(n, size=n_fit, replace=bool(np.ptp(weight)), p=p)
-        u = (X[idx] - self._mean) @ self._whitening.T
+        whiten = lambda A: (A - self._mean) @ self._whitening.T  # noqa: E731
         search = self.levels == "all" and self._options["level_base"] == "mixture"
         if not (search and validation is not None and validation[1].sum() > 0):
             validation = None  # by BIC; fit refuses validation weights summing to zero
         else:
-            validation = (validation[0] - self._mean) @ self._whitening.T, validation[1]
-        self._mixture = fit_mixture(u, rng.randint(2**31 - 1), search, validation)
+            validation = whiten(validation[0]), validation[1]
+        self._mixture = fit_mixture(whiten(X[idx]), rng.randint(2**31 - 1), search, validation)
 
     def _gaussian_part(self, sigma, power=1):
         return moment_matched(self._eigh, self._base_sigma, sigma, power)

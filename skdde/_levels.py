@@ -49,12 +49,11 @@ def mixture_terms(x, t, log_weights, means, eigenvalues, eigenvectors, derivativ
     ``B_t = sum_k w_k N(m_k, C_k + t I)``, ``C_k = V_k diag(lambda_k) V_k^T``; without
     ``derivatives``, ``log B_t(x)`` alone.
 
-    ``x`` is ``(n, d)`` and ``t`` is ``(n,)``; ``log_weights`` ``(K,)``, ``means`` and
-    ``eigenvalues`` ``(K, d)``, ``eigenvectors`` ``(K, d, d)``. Each component
+    ``x`` is ``(n, d)``; ``t`` is ``(n,)``, or ``(1,)`` for one level of every row (then
+    the variances are ``(K, d)``, not ``(K, n, d)``); ``log_weights`` ``(K,)``, ``means``
+    and ``eigenvalues`` ``(K, d)``, ``eigenvectors`` ``(K, d, d)``. Each component
     contributes its own score weighted by its responsibility.
     """
-    if t.stride(0) == 0:  # one level for every row (expanded): (K, d) variances suffice
-        t = t[:1]
     r = torch.bmm(x[None] - means[:, None], eigenvectors)  # (K, n, d)
     var = eigenvalues[:, None, :] + t[None, :, None]
     w = r / var
@@ -123,29 +122,29 @@ class LevelEnergy(nn.Module):
         return t.to(x.device).expand(x.shape[0])
 
     def _eigen(self, x, t):
-        """``r = V^T x``, ``v = lambda + t`` and ``log N(x; 0, C + t I)``."""
-        r = x @ self.eigenvectors
-        var = self.eigenvalues + t[:, None]
-        log_n = -0.5 * ((r * r / var).sum(-1) + torch.log(var).sum(-1))
-        return r, var, log_n - 0.5 * x.shape[1] * math.log(2 * math.pi)
+        """``r = V^T x`` and ``v = lambda + t``."""
+        return x @ self.eigenvectors, self.eigenvalues + t[:, None]
 
-    def _base(self, x, t, r, var, log_n, derivatives=True):
+    def _base(self, x, t, r, var, derivatives=True):
         """``(log B_t, grad_x log B_t, d/dt log B_t)`` (without ``derivatives``, the
-        first alone), from :meth:`_eigen`'s terms when the base is the Gaussian."""
+        first alone); the Gaussian's from :meth:`_eigen`'s terms."""
         if self.has_mixture:
+            level = t[:1] if t.stride(0) == 0 else t  # one level, expanded by _rows
             return mixture_terms(
-                x, t, self.mixture_log_weights, self.mixture_means,
+                x, level, self.mixture_log_weights, self.mixture_means,
                 self.mixture_eigenvalues, self.mixture_eigenvectors, derivatives,
             )
-        if not derivatives:
-            return (log_n,)
         inv = 1 / var
-        return log_n, (-r * inv) @ self.eigenvectors.T, 0.5 * (r * r * inv * inv - inv).sum(-1)
+        log_b = -0.5 * ((r * r * inv).sum(-1) + torch.log(var).sum(-1)
+                        + x.shape[1] * math.log(2 * math.pi))
+        if not derivatives:
+            return (log_b,)
+        return log_b, (-r * inv) @ self.eigenvectors.T, 0.5 * (r * r * inv * inv - inv).sum(-1)
 
     def forward(self, x, t=None):
         t = self._rows(x, t)
-        r, var, log_n = self._eigen(x, t)
-        log_b = self._base(x, t, r, var, log_n, derivatives=False)[0]
+        r, var = self._eigen(x, t)
+        log_b = self._base(x, t, r, var, derivatives=False)[0]
         tau = level_features(t, self.t_min, self.t_max)
         u = (r * torch.rsqrt(var)) @ self.eigenvectors.T
         h = self.net(torch.cat([u, tau], -1)).reshape(x.shape[0])
@@ -174,14 +173,14 @@ class LevelEnergy(nn.Module):
         """:meth:`value_and_grads` by the chain rule, with ``r = V^T x`` and
         ``v = lambda + t``: ``u = V (r / sqrt(v))``, ``du/dt = -V (r / v^(3/2)) / 2``."""
         d = x.shape[1]
-        r, var, log_n = self._eigen(x, t)
+        r, var = self._eigen(x, t)
         inv, root = 1 / var, torch.rsqrt(var)
         tau, dtau = level_features(t, self.t_min, self.t_max, derivative=True)
         h, grad = self.net.value_and_grad(torch.cat([(r * root) @ self.eigenvectors.T, tau], -1))
         h = h.reshape(x.shape[0])
         g = grad[:, :d] @ self.eigenvectors  # dh/du in the eigenbasis
         c = 1 - t / self.t_max
-        log_b, base_grad, base_dt = self._base(x, t, r, var, log_n)
+        log_b, base_grad, base_dt = self._base(x, t, r, var)
         grad_x = (c[:, None] * g * root) @ self.eigenvectors.T + base_grad
         dh_dt = -0.5 * (g * r * inv * root).sum(-1) + (grad[:, d:] * dtau).sum(-1)
         df_dt = base_dt - h / self.t_max + c * dh_dt
